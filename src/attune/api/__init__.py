@@ -1,0 +1,1 @@
+"""The HTTP API: thin routers over the runtime's services."""

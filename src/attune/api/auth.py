@@ -1,0 +1,58 @@
+"""Authentication: Bearer keys, Segment-style Basic auth (key as user name), pixel query keys."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+from fastapi import Depends, Request
+
+from attune.auth.keys import ApiKey
+from attune.errors import Forbidden, Unauthorized
+
+
+def presented_key(request: Request) -> str | None:
+    """The key a request carries, from ``Authorization`` (Bearer or Basic) or ``?key=``."""
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        scheme = scheme.lower()
+        value = value.strip()
+        if scheme == "bearer" and value:
+            return value
+        if scheme == "basic" and value:
+            try:
+                decoded = base64.b64decode(value, validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                return None
+            # Segment and RudderStack SDKs send the write key as the user name, no password.
+            return decoded.split(":", 1)[0] or None
+    return request.query_params.get("key") or request.query_params.get("writeKey")
+
+
+def authenticate(request: Request) -> ApiKey:
+    """The usable key of this request, or 401."""
+    secret = presented_key(request)
+    if not secret:
+        raise Unauthorized("an API key is required: send 'Authorization: Bearer KEY'")
+    key = request.app.state.runtime.keys.verify(secret)
+    if key is None:
+        raise Unauthorized("the API key is unknown, revoked or expired")
+    return key
+
+
+def require(scope: str) -> Callable[..., ApiKey]:
+    """A dependency that admits only keys granting ``scope``."""
+
+    def dependency(key: ApiKey = Depends(authenticate)) -> ApiKey:
+        if not key.allows(scope):
+            raise Forbidden(f"this key lacks the '{scope}' scope (it has: {', '.join(sorted(key.scopes))})")
+        return key
+
+    dependency.__name__ = f"require_{scope}"
+    return dependency
+
+
+IngestKey = Depends(require("ingest"))
+ReadKey = Depends(require("read"))
+AdminKey = Depends(require("admin"))

@@ -1,0 +1,88 @@
+"""Request and response schemas of the HTTP API (documentation and validation at the edge)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class RejectionOut(BaseModel):
+    """One rejected event."""
+
+    index: int = Field(..., description="Position of the event in the request.")
+    errors: list[str] = Field(..., description="Every reason, as 'field: reason'.")
+
+
+class IngestResponse(BaseModel):
+    """Answer of an ingestion request."""
+
+    accepted: int
+    duplicates: int
+    rejected: list[RejectionOut]
+
+
+class EventsRequest(BaseModel):
+    """Body of ``POST /v1/events``."""
+
+    events: list[dict[str, Any]] = Field(..., description="Native events (see /v1/schema/event.json).")
+
+
+class ItemOut(BaseModel):
+    """A catalog item."""
+
+    item_id: str
+    attributes: dict[str, Any]
+    updated_at: str
+
+
+class ItemsBatchRequest(BaseModel):
+    """Body of ``POST /v1/items/batch``: each entry has ``item_id`` plus attributes."""
+
+    items: list[dict[str, Any]]
+
+
+class ItemsBatchResponse(BaseModel):
+    """Answer of a batch item upsert."""
+
+    upserted: int
+    rejected: list[RejectionOut]
+
+
+class UserTraitsRequest(BaseModel):
+    """Body of ``PUT /v1/users/{user_id}``."""
+
+    traits: dict[str, Any] = Field(..., description="Trait values to set.")
+    source: str = Field("api", description="Source name for the trait conflict rule (e.g. crm).")
+    timestamp: str | float | None = Field(None, description="When the values were true; now when absent.")
+
+
+class RecommendedItemOut(BaseModel):
+    """One recommended item."""
+
+    item_id: str
+    score: float
+    reason: str
+
+
+class RecommendationsOut(BaseModel):
+    """Recommendations for one user."""
+
+    user_id: str
+    model: str
+    personalized: bool
+    items: list[RecommendedItemOut]
+
+
+class ProfileOut(BaseModel):
+    """A unified profile."""
+
+    user_id: str
+    traits: dict[str, Any]
+    trait_sources: dict[str, dict[str, Any]]
+    first_seen: str | None
+    last_seen: str | None
+    event_counts: dict[str, int]
+    anonymous_ids: list[str]
+    merged_user_ids: list[str]
+    recent_interactions: list[dict[str, Any]]

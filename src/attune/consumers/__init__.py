@@ -1,0 +1,1 @@
+"""Consumers read the event log by offset and derive state; each can be replayed from zero."""

@@ -1,0 +1,237 @@
+"""The profiles consumer: identity stitching, traits, activity counts and interactions."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, select, update
+
+from attune.events.model import LoggedEvent
+from attune.profiles.identity import SubjectKeys
+from attune.profiles.traits import TraitRecord, apply_traits, merge_records
+from attune.storage.tables import identity_links, interactions, profiles
+from attune.storage.upsert import insert_ignore, upsert
+
+
+@dataclass
+class ProfileState:
+    """A profile held in memory while a batch is applied."""
+
+    key: str
+    traits: dict[str, TraitRecord] = field(default_factory=dict)
+    first_seen: float | None = None
+    last_seen: float | None = None
+    event_counts: dict[str, int] = field(default_factory=dict)
+
+    def touch(self, event_type: str, ts: float) -> None:
+        """Count one event at time ``ts``."""
+        self.event_counts[event_type] = self.event_counts.get(event_type, 0) + 1
+        self.first_seen = ts if self.first_seen is None else min(self.first_seen, ts)
+        self.last_seen = ts if self.last_seen is None else max(self.last_seen, ts)
+
+    def absorb(self, other: ProfileState, priority: dict[str, int]) -> None:
+        """Fold another subject's profile into this one (identity merge)."""
+        for name, count in other.event_counts.items():
+            self.event_counts[name] = self.event_counts.get(name, 0) + count
+        for ts in (other.first_seen, other.last_seen):
+            if ts is not None:
+                self.first_seen = ts if self.first_seen is None else min(self.first_seen, ts)
+                self.last_seen = ts if self.last_seen is None else max(self.last_seen, ts)
+        merge_records(self.traits, other.traits, priority)
+
+
+class ProfilesConsumer:
+    """Keeps one profile per person and the interactions attributed to it.
+
+    Stitching: an event that carries both a user id and an anonymous id (an ``identify``,
+    or any event sent after login) links the anonymous id to the user. The anonymous
+    profile and its interactions are merged into the user's, and later events that carry
+    only that anonymous id are attributed to the user. The first user an anonymous id is
+    linked to keeps it (a shared device does not move history between people).
+    ``alias`` events (``properties.previous_id``) merge a previous user id into the new one.
+    """
+
+    name = "profiles"
+    realtime = True
+
+    def __init__(self, keys: SubjectKeys, source_priority: dict[str, int]) -> None:
+        self.keys = keys
+        self.priority = source_priority
+
+    def handle(self, batch: list[LoggedEvent], conn: Connection) -> int:
+        """Apply a batch of events inside the caller's transaction."""
+        work = _Batch(conn, self.keys, self.priority)
+        work.preload(batch)
+        for logged in batch:
+            work.apply(logged)
+        work.save()
+        return batch[-1].offset
+
+    def flush(self, conn: Connection) -> None:
+        """Nothing is buffered between batches."""
+        return None
+
+    def reset(self, conn: Connection) -> None:
+        """Delete profiles, links and interactions."""
+        for table in (profiles, identity_links, interactions):
+            conn.execute(delete(table))
+
+
+class _Batch:
+    """The working set of one batch: links and profiles loaded once, saved once."""
+
+    def __init__(self, conn: Connection, keys: SubjectKeys, priority: dict[str, int]) -> None:
+        self.conn = conn
+        self.keys = keys
+        self.priority = priority
+        self.links: dict[str, str] = {}
+        self.new_links: dict[str, str] = {}
+        self.profiles: dict[str, ProfileState] = {}
+        self.deleted: set[str] = set()
+        self.pending_interactions: list[dict[str, Any]] = []
+
+    def preload(self, batch: list[LoggedEvent]) -> None:
+        """Load the links and profiles this batch will touch, in two queries."""
+        subject_keys: set[str] = set()
+        for logged in batch:
+            event = logged.event
+            if event.user_id is not None:
+                subject_keys.add(self.keys.user(event.user_id))
+            if event.anonymous_id is not None:
+                subject_keys.add(self.keys.anon(event.anonymous_id))
+        if not subject_keys:
+            return
+        keys = list(subject_keys)
+        rows = self.conn.execute(
+            select(identity_links.c.alias_key, identity_links.c.canonical_key).where(
+                identity_links.c.alias_key.in_(bindparam("keys", expanding=True))
+            ),
+            {"keys": keys},
+        )
+        self.links.update(dict(rows.all()))
+        self._load_profiles(subject_keys | set(self.links.values()))
+
+    def _load_profiles(self, keys: set[str]) -> None:
+        missing = [k for k in keys if k not in self.profiles]
+        if not missing:
+            return
+        rows = self.conn.execute(
+            select(profiles).where(profiles.c.user_key.in_(bindparam("keys", expanding=True))),
+            {"keys": missing},
+        )
+        for row in rows.mappings():
+            self.profiles[row["user_key"]] = ProfileState(
+                key=row["user_key"],
+                traits=dict(row["traits"] or {}),
+                first_seen=row["first_seen"],
+                last_seen=row["last_seen"],
+                event_counts=dict(row["event_counts"] or {}),
+            )
+
+    def resolve(self, key: str) -> str:
+        """The canonical subject of ``key``."""
+        return self.links.get(key, key)
+
+    def profile(self, key: str) -> ProfileState:
+        """The in-memory profile of canonical ``key``, created when new."""
+        state = self.profiles.get(key)
+        if state is None:
+            state = self.profiles[key] = ProfileState(key=key)
+        self.deleted.discard(key)
+        return state
+
+    def link(self, alias: str, canonical: str) -> None:
+        """Point ``alias`` at ``canonical`` and merge the alias's history into it."""
+        if alias == canonical or alias in self.links:
+            return
+        self.links[alias] = canonical
+        self.new_links[alias] = canonical
+        # Anything that pointed at the alias now points at the canonical subject.
+        for other, target in list(self.links.items()):
+            if target == alias:
+                self.links[other] = canonical
+                self.new_links[other] = canonical
+        self.conn.execute(
+            update(identity_links).where(identity_links.c.canonical_key == alias).values(canonical_key=canonical)
+        )
+        if alias in self.profiles:
+            absorbed = self.profiles.pop(alias)
+            self.profile(canonical).absorb(absorbed, self.priority)
+            self.deleted.add(alias)
+        self._flush_interactions()
+        self.conn.execute(update(interactions).where(interactions.c.user_key == alias).values(user_key=canonical))
+
+    def apply(self, logged: LoggedEvent) -> None:
+        """Apply one event."""
+        event = logged.event
+        user_key = self.keys.user(event.user_id) if event.user_id is not None else None
+        anon_key = self.keys.anon(event.anonymous_id) if event.anonymous_id is not None else None
+        if event.type == "alias" and user_key is not None:
+            previous = (event.properties or {}).get("previous_id")
+            if isinstance(previous, str | int) and str(previous).strip():
+                previous_key = self.keys.user(str(previous).strip())
+                self._load_profiles({previous_key})
+                self.link(self.resolve(previous_key), self.resolve(user_key))
+        if user_key is not None and anon_key is not None:
+            self.link(anon_key, self.resolve(user_key))
+        canonical = self.resolve(user_key if user_key is not None else anon_key)  # type: ignore[arg-type]
+        state = self.profile(canonical)
+        state.touch(event.type, event.timestamp)
+        if event.traits:
+            source = str(event.context.get("source") or "web")
+            apply_traits(state.traits, event.traits, event.timestamp, source, self.priority)
+        if event.item_id is not None:
+            self.pending_interactions.append(
+                {
+                    "event_offset": logged.offset,
+                    "user_key": canonical,
+                    "item_id": event.item_id,
+                    "type": event.type,
+                    "ts": event.timestamp,
+                    "value": event.value,
+                }
+            )
+
+    def _flush_interactions(self) -> None:
+        if self.pending_interactions:
+            rows = self.pending_interactions
+            for row in rows:
+                row["user_key"] = self.resolve(row["user_key"])
+            insert_ignore(self.conn, interactions, rows)
+            self.pending_interactions = []
+
+    def save(self) -> None:
+        """Write links, profiles and interactions of this batch."""
+        self._flush_interactions()
+        if self.new_links:
+            now = time.time()
+            upsert(
+                self.conn,
+                identity_links,
+                [{"alias_key": a, "canonical_key": c, "linked_at": now} for a, c in self.new_links.items()],
+                ["alias_key"],
+            )
+        if self.deleted:
+            self.conn.execute(
+                delete(profiles).where(profiles.c.user_key.in_(bindparam("keys", expanding=True))),
+                {"keys": list(self.deleted)},
+            )
+        now = time.time()
+        upsert(
+            self.conn,
+            profiles,
+            [
+                {
+                    "user_key": state.key,
+                    "traits": state.traits,
+                    "first_seen": state.first_seen,
+                    "last_seen": state.last_seen,
+                    "event_counts": state.event_counts,
+                    "updated_at": now,
+                }
+                for state in self.profiles.values()
+            ],
+            ["user_key"],
+        )

@@ -1,0 +1,87 @@
+"""Server-side enrichment: device from the user agent, and sessions when the client sends none."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+
+from ua_parser import parse as parse_ua
+
+from attune.events.model import Event
+
+_TABLET_HINTS = ("ipad", "tablet", "kindle", "silk", "playbook")
+_BOT_HINTS = ("bot", "crawler", "spider", "slurp", "headless")
+
+
+@lru_cache(maxsize=8192)
+def device_from_user_agent(user_agent: str) -> dict[str, str]:
+    """Device type (mobile, tablet, desktop, bot), OS and browser parsed from a user agent."""
+    lowered = user_agent.lower()
+    result = parse_ua(user_agent)
+    os_family = result.os.family if result.os else "Other"
+    browser = result.user_agent.family if result.user_agent else "Other"
+    device_family = (result.device.family if result.device else "Other") or "Other"
+    if any(hint in lowered for hint in _BOT_HINTS) or device_family == "Spider":
+        kind = "bot"
+    elif any(hint in lowered for hint in _TABLET_HINTS) or (os_family == "Android" and "mobile" not in lowered):
+        kind = "tablet"
+    elif "mobi" in lowered or os_family in {"iOS", "Android", "Windows Phone"}:
+        kind = "mobile"
+    elif os_family in {"Windows", "Mac OS X", "macOS", "Linux", "Ubuntu", "Chrome OS", "Fedora"}:
+        kind = "desktop"
+    else:
+        kind = "other"
+    return {"type": kind, "os": os_family, "browser": browser}
+
+
+class SessionTracker:
+    """Assigns session ids: a new session starts after ``timeout`` seconds of inactivity.
+
+    Keyed by the person (user id, else anonymous id). The id is derived from the person and
+    the session's start time, so two processes that see the same activity agree on it. Memory
+    is bounded: the least recently active people are forgotten first.
+    """
+
+    def __init__(self, timeout: float, max_people: int = 200_000) -> None:
+        self.timeout = timeout
+        self.max_people = max_people
+        self._last: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def assign(self, person: str, ts: float) -> str:
+        """The session id for activity of ``person`` at ``ts``."""
+        with self._lock:
+            current = self._last.get(person)
+            if current is not None and abs(ts - current[1]) <= self.timeout:
+                session_id = current[0]
+                last = max(ts, current[1])
+            else:
+                session_id = hashlib.blake2b(f"{person}|{ts:.3f}".encode(), digest_size=10).hexdigest()
+                last = ts
+            self._last[person] = (session_id, last)
+            self._last.move_to_end(person)
+            if len(self._last) > self.max_people:
+                self._last.popitem(last=False)
+            return session_id
+
+
+class Enricher:
+    """Adds what the server knows to a normalized event."""
+
+    def __init__(self, sessions: SessionTracker) -> None:
+        self.sessions = sessions
+
+    def enrich(self, event: Event) -> Event:
+        """Fill device fields from the user agent and a session id when absent."""
+        user_agent = event.context.get("user_agent")
+        if user_agent:
+            parsed = device_from_user_agent(user_agent[:1024])
+            device = event.context.get("device") or {}
+            # Fields the client sent win over what the user agent suggests.
+            event.context["device"] = {**parsed, **device}
+        if event.session_id is None:
+            person = event.user_id or event.anonymous_id or ""
+            event.session_id = self.sessions.assign(person, event.timestamp)
+        return event

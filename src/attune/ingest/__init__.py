@@ -1,0 +1,1 @@
+"""Ingest: validate, normalize, enrich, deduplicate and append. Nothing else."""

@@ -1,0 +1,1 @@
+"""Unified profiles: identity stitching, traits with a conflict rule, activity counts."""

@@ -1,0 +1,109 @@
+"""Read side of profiles: resolve a person's id to their unified profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from attune.errors import NotFound
+from attune.events.timestamps import iso
+from attune.profiles.identity import SubjectKeys
+from attune.profiles.traits import plain
+from attune.storage.tables import identity_links, interactions, profiles
+
+
+@dataclass
+class Profile:
+    """A unified profile as served by the API."""
+
+    user_id: str
+    traits: dict[str, Any]
+    trait_sources: dict[str, dict[str, Any]]
+    first_seen: float | None
+    last_seen: float | None
+    event_counts: dict[str, int]
+    anonymous_ids: list[str] = field(default_factory=list)
+    merged_user_ids: list[str] = field(default_factory=list)
+    recent_interactions: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form with ISO times."""
+        return {
+            "user_id": self.user_id,
+            "traits": self.traits,
+            "trait_sources": self.trait_sources,
+            "first_seen": iso(self.first_seen) if self.first_seen is not None else None,
+            "last_seen": iso(self.last_seen) if self.last_seen is not None else None,
+            "event_counts": self.event_counts,
+            "anonymous_ids": self.anonymous_ids,
+            "merged_user_ids": self.merged_user_ids,
+            "recent_interactions": self.recent_interactions,
+        }
+
+
+class ProfileReader:
+    """Answers profile questions from the state the profiles consumer keeps."""
+
+    def __init__(self, engine: Engine, keys: SubjectKeys, recent: int = 50) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.recent = recent
+
+    def canonical_key(self, user_id: str) -> str:
+        """The canonical subject key of a user id (or of an anonymous id, as a fallback)."""
+        with self.engine.connect() as conn:
+            for key in (self.keys.user(user_id), self.keys.anon(user_id)):
+                target = conn.execute(
+                    select(identity_links.c.canonical_key).where(identity_links.c.alias_key == key)
+                ).scalar()
+                if target is not None:
+                    return target
+                if conn.execute(select(profiles.c.user_key).where(profiles.c.user_key == key)).first():
+                    return key
+        return self.keys.user(user_id)
+
+    def get(self, user_id: str) -> Profile:
+        """The unified profile of ``user_id``; :class:`NotFound` when nobody has that id."""
+        key = self.canonical_key(user_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(profiles).where(profiles.c.user_key == key)).mappings().first()
+            if row is None:
+                raise NotFound(f"no profile for user {user_id!r}")
+            aliases = conn.execute(
+                select(identity_links.c.alias_key).where(identity_links.c.canonical_key == key)
+            ).scalars().all()
+            recent = conn.execute(
+                select(interactions.c.item_id, interactions.c.type, interactions.c.ts, interactions.c.value)
+                .where(interactions.c.user_key == key)
+                .order_by(interactions.c.ts.desc())
+                .limit(self.recent)
+            ).all()
+        traits = dict(row["traits"] or {})
+        return Profile(
+            user_id=self.keys.display_id(key),
+            traits=plain(traits),
+            trait_sources={n: {"source": r.get("source"), "updated_at": iso(r.get("ts", 0))} for n, r in traits.items()},
+            first_seen=row["first_seen"],
+            last_seen=row["last_seen"],
+            event_counts=dict(row["event_counts"] or {}),
+            anonymous_ids=sorted(self.keys.display_id(a) for a in aliases if not self.keys.is_user(a)),
+            merged_user_ids=sorted(self.keys.display_id(a) for a in aliases if self.keys.is_user(a)),
+            recent_interactions=[
+                {"item_id": i, "type": t, "timestamp": iso(ts), **({"value": v} if v is not None else {})}
+                for i, t, ts, v in recent
+            ],
+        )
+
+    def seen_items(self, key: str) -> set[str]:
+        """Items the subject ``key`` has interacted with."""
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(select(interactions.c.item_id).where(interactions.c.user_key == key).distinct()).scalars()
+            )
+
+    def exists(self, key: str) -> bool:
+        """Whether a profile exists for canonical ``key``."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(profiles.c.user_key).where(profiles.c.user_key == key)).first() is not None

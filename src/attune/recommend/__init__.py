@@ -1,0 +1,1 @@
+"""Recommendations: rankers and the serving service."""

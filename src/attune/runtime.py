@@ -1,0 +1,103 @@
+"""Wires one installation together: store, log, consumers, services.
+
+The CLI and the HTTP app both build a :class:`Runtime` from settings; nothing else creates
+engines or services, so every entry point sees the same components.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from attune.auth.keys import KeyStore
+from attune.catalog.items import Catalog
+from attune.consumers.base import Consumer
+from attune.consumers.pipeline import Pipeline
+from attune.consumers.popularity import PopularityConsumer
+from attune.consumers.profiles import ProfilesConsumer
+from attune.ingest.service import IngestService
+from attune.log.sql import SqlEventLog
+from attune.profiles.identity import SubjectKeys
+from attune.profiles.reader import ProfileReader
+from attune.recommend.popularity import PopularityRanker
+from attune.recommend.service import RecommendationService
+from attune.settings import Settings
+from attune.storage.engine import make_engine
+from attune.storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Every long-lived component of one installation."""
+
+    settings: Settings
+    engine: Engine
+    subject_keys: SubjectKeys
+    log: SqlEventLog
+    keys: KeyStore
+    catalog: Catalog
+    profiles: ProfileReader
+    ranker: PopularityRanker
+    recommendations: RecommendationService
+    pipeline: Pipeline
+    ingest: IngestService
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
+        """Open (and by default migrate) the store and build every service."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        if migrate:
+            upgrade(engine)
+        subject_keys = SubjectKeys()
+        event_log = SqlEventLog(engine, subject_keys)
+        pipeline = Pipeline(
+            build_consumers(settings, subject_keys),
+            event_log,
+            engine,
+            flush_seconds=settings.lake.flush_seconds,
+        )
+        catalog = Catalog(engine)
+        profiles = ProfileReader(engine, subject_keys, settings.profiles.recent_interactions)
+        ranker = PopularityRanker(
+            engine, settings.recommend.popularity_half_life_days, settings.recommend.cache_seconds
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            subject_keys=subject_keys,
+            log=event_log,
+            keys=KeyStore(engine),
+            catalog=catalog,
+            profiles=profiles,
+            ranker=ranker,
+            recommendations=RecommendationService(ranker, profiles, catalog),
+            pipeline=pipeline,
+            ingest=IngestService(settings.ingest, event_log, on_append=pipeline.notify),
+        )
+
+    def close(self) -> None:
+        """Stop consumers (flushing buffers) and release connections."""
+        self.pipeline.stop()
+        self.engine.dispose()
+
+    def catch_up(self) -> int:
+        """Run every consumer to the head of the log in this thread (CLI commands)."""
+        handled = self.pipeline.drain()
+        self.ranker.invalidate()
+        return handled
+
+
+def build_consumers(settings: Settings, subject_keys: SubjectKeys) -> list[Consumer]:
+    """The consumers of an installation, in the order they are started."""
+    from attune.lake.consumer import LakeConsumer
+
+    return [
+        ProfilesConsumer(subject_keys, settings.profiles.source_priority),
+        PopularityConsumer(settings.recommend.event_weights),
+        LakeConsumer(settings.lake_dir, settings.lake.flush_events),
+    ]

@@ -1,0 +1,151 @@
+"""One typed settings object.
+
+Precedence, lowest first: the defaults below < ``attune.toml`` in the data directory
+< ``ATTUNE_*`` environment variables (nested fields with ``__``, for example
+``ATTUNE_INGEST__MAX_BATCH_EVENTS=500``) < explicit keyword arguments (CLI options).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_NAME = "attune.toml"
+
+
+class IngestSettings(BaseModel):
+    """Limits and rules applied to every incoming event."""
+
+    max_batch_events: int = Field(1000, description="Most events accepted in one request.")
+    max_body_bytes: int = Field(1024 * 1024, description="Largest request body accepted, in bytes.")
+    max_id_length: int = Field(256, description="Longest user, anonymous, item or event id.")
+    max_string_length: int = Field(8192, description="Longest string value inside context or properties.")
+    max_properties_bytes: int = Field(32 * 1024, description="Largest serialized properties object.")
+    min_timestamp: float = Field(
+        631152000.0, description="Earliest event time accepted (epoch seconds; default 1990-01-01)."
+    )
+    max_future_seconds: float = Field(
+        86400.0, description="How far past the server clock an event time may lie (clock skew allowance)."
+    )
+    session_timeout_seconds: float = Field(
+        1800.0, description="Inactivity after which a new session starts when the client sends none."
+    )
+
+
+class ProfileSettings(BaseModel):
+    """How unified profiles are kept."""
+
+    recent_interactions: int = Field(50, description="Interactions listed in a profile answer.")
+    source_priority: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            "Trait conflict rule: a higher number wins over a lower one regardless of time "
+            "(for example {crm = 10, web = 0}); equal priorities fall back to newest-timestamp-wins."
+        ),
+    )
+
+
+class RecommendSettings(BaseModel):
+    """Serving defaults for recommendations."""
+
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "view": 1.0,
+            "page_view": 0.5,
+            "click": 2.0,
+            "rating": 3.0,
+            "add_to_cart": 4.0,
+            "purchase": 8.0,
+        },
+        description="How much each event type counts towards an item's popularity.",
+    )
+    popularity_half_life_days: float = Field(14.0, description="Half-life of the popularity time decay.")
+    cache_seconds: float = Field(10.0, description="How long a computed popularity ranking is reused.")
+
+
+class LakeSettings(BaseModel):
+    """The Parquet lake written by the lake consumer."""
+
+    flush_events: int = Field(50_000, description="Buffered events that trigger a Parquet write.")
+    flush_seconds: float = Field(5.0, description="Longest time an event waits in the buffer.")
+
+
+class SecuritySettings(BaseModel):
+    """Access control defaults."""
+
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API.")
+
+
+class Settings(BaseSettings):
+    """Everything configurable about one Attune installation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ATTUNE_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Field(Path("./attune-data"), description="Directory holding all state.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the store; default: SQLite in the data directory."
+    )
+    environment: str = Field("development", description="development or production.")
+    host: str = Field("127.0.0.1", description="Interface `serve` listens on.")
+    port: int = Field(8000, description="Port `serve` listens on.")
+    log_level: str = Field("info", description="Logging level.")
+    log_format: str = Field("console", description="console or json (structured logs).")
+    sqlite_synchronous: str = Field(
+        "FULL", description="SQLite synchronous mode: FULL survives power loss, NORMAL only crashes."
+    )
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    profiles: ProfileSettings = Field(default_factory=ProfileSettings)
+    recommend: RecommendSettings = Field(default_factory=RecommendSettings)
+    lake: LakeSettings = Field(default_factory=LakeSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = _toml_path(init_settings)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path is not None and toml_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The store URL, defaulting to SQLite in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'attune.db').resolve()}"
+
+    @property
+    def lake_dir(self) -> Path:
+        """Directory of the Parquet lake."""
+        return self.data_dir / "lake"
+
+
+def _toml_path(init_settings: PydanticBaseSettingsSource) -> Path | None:
+    """Find attune.toml in the data directory chosen by argument, environment or default."""
+    import os
+
+    explicit: Any = init_settings().get("data_dir")
+    data_dir = explicit or os.environ.get("ATTUNE_DATA_DIR") or "./attune-data"
+    return Path(data_dir) / CONFIG_FILE_NAME
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings with the given explicit overrides (``None`` values are ignored)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

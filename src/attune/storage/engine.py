@@ -1,0 +1,56 @@
+"""Engines chosen by URL: ``sqlite:///path`` (embedded default) or ``postgresql://…``."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import NullPool
+
+from attune.errors import ConfigError
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and route them to the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
+    """Create an engine for ``url`` with the pragmas and pool each backend needs."""
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=8,
+            max_overflow=8,
+        )
+        sync = sqlite_synchronous.upper()
+        if sync not in {"FULL", "NORMAL", "EXTRA"}:
+            raise ConfigError(f"sqlite_synchronous must be FULL, NORMAL or EXTRA, not {sqlite_synchronous!r}")
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI hook
+            cur = dbapi_conn.cursor()
+            # WAL lets readers run beside the single writer; synchronous decides durability.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={sync}")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA cache_size=-65536")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql"):
+        return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    if url.startswith("memory"):
+        return create_engine("sqlite://", poolclass=NullPool)
+    raise ConfigError(
+        f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///PATH or postgresql://…"
+    )
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """True for the embedded SQLite store."""
+    return engine.dialect.name == "sqlite"

@@ -1,0 +1,135 @@
+"""Table definitions (SQLAlchemy Core). Storage rows stay in storage: repositories
+return plain dataclasses or dicts, never these rows.
+
+Subject keys (``user_key``) are produced by :mod:`attune.profiles.identity` and are the
+only form in which a person's id is stored, so pseudonymization can change them in one place.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# BigInteger becomes INTEGER on SQLite so the offset is the rowid alias (fast, monotonic).
+OffsetType = BigInteger().with_variant(Integer(), "sqlite")
+
+# The append-only event log: offset order is the order consumers see.
+events = Table(
+    "events",
+    metadata,
+    Column("offset", OffsetType, primary_key=True, autoincrement=True),
+    Column("event_id", String(256), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("user_key", String(300)),
+    Column("anon_key", String(300)),
+    Column("item_id", String(256)),
+    Column("ts", Float, nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    UniqueConstraint("event_id", name="uq_events_event_id"),
+)
+Index("ix_events_user_key", events.c.user_key)
+Index("ix_events_anon_key", events.c.anon_key)
+
+# Where each consumer has got to in the log.
+consumer_offsets = Table(
+    "consumer_offsets",
+    metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("scopes", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float),
+    Column("revoked_at", Float),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("item_id", String(256), primary_key=True),
+    Column("attributes", JSON, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# One row per known subject (a user id or a not-yet-identified anonymous id).
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("user_key", String(300), primary_key=True),
+    Column("traits", JSON, nullable=False),
+    Column("first_seen", Float),
+    Column("last_seen", Float),
+    Column("event_counts", JSON, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Identity stitching: an alias key (an anonymous id, or a user id aliased away) points
+# at the canonical subject whose profile holds its history.
+identity_links = Table(
+    "identity_links",
+    metadata,
+    Column("alias_key", String(300), primary_key=True),
+    Column("canonical_key", String(300), nullable=False),
+    Column("linked_at", Float, nullable=False),
+)
+Index("ix_identity_links_canonical", identity_links.c.canonical_key)
+
+# Item interactions per canonical subject: recent activity, seen-item exclusion, training.
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("event_offset", OffsetType, primary_key=True, autoincrement=False),
+    Column("user_key", String(300), nullable=False),
+    Column("item_id", String(256), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("value", Float),
+)
+Index("ix_interactions_user_ts", interactions.c.user_key, interactions.c.ts)
+
+# Weighted interaction totals per item and day: the input of time-decayed popularity.
+item_daily = Table(
+    "item_daily",
+    metadata,
+    Column("item_id", String(256), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("weight", Float, nullable=False),
+    Column("events", Integer, nullable=False),
+)
+
+# Import runs, so re-running an import reports what happened before.
+import_runs = Table(
+    "import_runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("accepted", Integer, nullable=False, default=0),
+    Column("duplicates", Integer, nullable=False, default=0),
+    Column("rejected", Integer, nullable=False, default=0),
+)
