@@ -1,0 +1,54 @@
+"""Shared CLI plumbing: options every command takes, runtime opening, error printing."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from attune.errors import AttuneError
+from attune.runtime import Runtime
+from attune.settings import Settings, load_settings
+
+console = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="ATTUNE_DATA_DIR", help="Data directory (default ./attune-data)."),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="ATTUNE_DATABASE_URL", help="sqlite:///PATH or postgresql://…"),
+]
+
+
+def settings_for(data_dir: Path | None, database_url: str | None = None) -> Settings:
+    """Settings with the CLI's explicit options applied on top of file and environment."""
+    return load_settings(data_dir=data_dir, database_url=database_url)
+
+
+@contextmanager
+def open_runtime(data_dir: Path | None, database_url: str | None = None) -> Iterator[Runtime]:
+    """Open the installation for one command and close it afterwards."""
+    runtime = Runtime.open(settings_for(data_dir, database_url))
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Print Attune errors as one red line and exit 1, instead of a traceback."""
+    try:
+        yield
+    except AttuneError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        for line in exc.errors[:20]:
+            console.print(f"  - {line}")
+        sys.exit(1)
