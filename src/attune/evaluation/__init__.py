@@ -1,0 +1,1 @@
+"""Offline evaluation: splits and ranking metrics under the DESIGN.md protocol."""
