@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from attune.errors import AttuneError
 from attune.runtime import Runtime
@@ -48,7 +49,8 @@ def friendly_errors() -> Iterator[None]:
     try:
         yield
     except AttuneError as exc:
-        console.print(f"[red]error:[/red] {exc.message}")
+        # Messages quote user input (SQL, file content); escape it so "[...]" is not read as markup.
+        console.print(f"[red]error:[/red] {escape(exc.message)}")
         for line in exc.errors[:20]:
-            console.print(f"  - {line}")
+            console.print(f"  - {escape(line)}")
         sys.exit(1)
