@@ -107,7 +107,7 @@ def import_(
 
     with friendly_errors(), open_runtime(data_dir, database_url) as runtime:
         result = run_import(runtime, kind, path, report_path=report, progress=True)
-        console.print(result.summary())
+        console.print(result.summary(), markup=False, highlight=False, soft_wrap=True)
         if result.rejected and report is None:
             console.print("rerun with --report FILE to save every rejected row")
 
