@@ -35,6 +35,9 @@ def check_item(item_id: Any, attributes: Any, max_id_length: int = 256) -> list[
         errors.append("item_id: is required and must be a non-empty string")
     elif len(str(item_id)) > max_id_length:
         errors.append(f"item_id: longer than {max_id_length} characters")
+    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in str(item_id)):
+        # The same rule as for ids in events; PostgreSQL cannot even store NUL.
+        errors.append("item_id: contains control characters")
     if not isinstance(attributes, Mapping):
         errors.append("attributes: must be an object")
         return errors
@@ -87,6 +90,8 @@ class Catalog:
 
     def get(self, item_id: str) -> Item:
         """One item, or :class:`NotFound`."""
+        if "\x00" in item_id:  # no stored id holds NUL, and PostgreSQL refuses it in a query
+            raise NotFound(f"item {item_id!r} is not in the catalog")
         with self.engine.connect() as conn:
             row = conn.execute(select(items).where(items.c.item_id == item_id)).mappings().first()
         if row is None:

@@ -170,7 +170,9 @@ class _Batch:
         anon_key = self.keys.anon(event.anonymous_id) if event.anonymous_id is not None else None
         if event.type == "alias" and user_key is not None:
             previous = (event.properties or {}).get("previous_id")
-            if isinstance(previous, str | int) and str(previous).strip():
+            # Ids with control characters are refused at ingest; one already in the log must
+            # not stop the consumer (PostgreSQL cannot even query a NUL).
+            if isinstance(previous, str | int) and str(previous).strip() and "\x00" not in str(previous):
                 previous_key = self.keys.user(str(previous).strip())
                 self._load_profiles({previous_key})
                 self.link(self.resolve(previous_key), self.resolve(user_key))

@@ -23,7 +23,10 @@ def device_from_user_agent(user_agent: str) -> dict[str, str]:
     os_family = result.os.family if result.os else "Other"
     browser = result.user_agent.family if result.user_agent else "Other"
     device_family = (result.device.family if result.device else "Other") or "Other"
-    if any(hint in lowered for hint in _BOT_HINTS) or device_family == "Spider":
+    # Hints in the whole string only count when no real device was recognized: phone
+    # names such as "CUBOT X20" contain "bot" too.
+    text_hint = device_family == "Other" and any(hint in lowered for hint in _BOT_HINTS)
+    if device_family == "Spider" or text_hint or any(hint in browser.lower() for hint in _BOT_HINTS):
         kind = "bot"
     elif any(hint in lowered for hint in _TABLET_HINTS) or (os_family == "Android" and "mobile" not in lowered):
         kind = "tablet"

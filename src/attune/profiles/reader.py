@@ -53,6 +53,10 @@ class ProfileReader:
 
     def canonical_key(self, user_id: str) -> str:
         """The canonical subject key of a user id (or of an anonymous id, as a fallback)."""
+        if "\x00" in user_id:
+            # Ingest refuses control characters in ids, so nobody has this one; PostgreSQL
+            # would refuse the query itself.
+            return self.keys.user(user_id)
         with self.engine.connect() as conn:
             for key in (self.keys.user(user_id), self.keys.anon(user_id)):
                 target = conn.execute(
@@ -67,6 +71,8 @@ class ProfileReader:
     def get(self, user_id: str) -> Profile:
         """The unified profile of ``user_id``; :class:`NotFound` when nobody has that id."""
         key = self.canonical_key(user_id)
+        if "\x00" in key:
+            raise NotFound(f"no profile for user {user_id!r}")
         with self.engine.connect() as conn:
             row = conn.execute(select(profiles).where(profiles.c.user_key == key)).mappings().first()
             if row is None:
@@ -98,6 +104,8 @@ class ProfileReader:
 
     def seen_items(self, key: str) -> set[str]:
         """Items the subject ``key`` has interacted with."""
+        if "\x00" in key:
+            return set()
         with self.engine.connect() as conn:
             return set(
                 conn.execute(select(interactions.c.item_id).where(interactions.c.user_key == key).distinct()).scalars()
@@ -105,5 +113,7 @@ class ProfileReader:
 
     def exists(self, key: str) -> bool:
         """Whether a profile exists for canonical ``key``."""
+        if "\x00" in key:
+            return False
         with self.engine.connect() as conn:
             return conn.execute(select(profiles.c.user_key).where(profiles.c.user_key == key)).first() is not None

@@ -34,7 +34,10 @@ def pixel_event(request: Request) -> dict:
         if field in ("key", "writeKey"):
             continue
         if field in _FIELDS:
-            event[field] = int(value) if field == "timestamp" and value.isdigit() else value
+            # isascii: "²" passes isdigit() but int() refuses it.
+            event[field] = (
+                int(value) if field == "timestamp" and value.isascii() and value.isdigit() else value
+            )
         elif field not in ("url", "referrer"):
             properties[field] = value
     page = {k: params[k] for k in ("url", "referrer") if k in params}
@@ -58,9 +61,13 @@ async def pixel(request: Request) -> Response:
     secret = presented_key(request)
     key = runtime.keys.verify(secret) if secret else None
     if key is not None and key.allows("ingest"):
-        report = await run_in_threadpool(runtime.ingest.ingest, [pixel_event(request)], source="pixel")
-        if report.rejected:
-            log.info("pixel event rejected: %s", report.rejected[0].errors)
+        try:
+            report = await run_in_threadpool(runtime.ingest.ingest, [pixel_event(request)], source="pixel")
+        except Exception:  # an <img> tag must get its image even when recording fails
+            log.exception("pixel event could not be recorded")
+        else:
+            if report.rejected:
+                log.info("pixel event rejected: %s", report.rejected[0].errors)
     return Response(
         GIF,
         media_type="image/gif",

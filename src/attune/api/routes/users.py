@@ -32,6 +32,9 @@ async def put_user(user_id: str, request: Request) -> JSONResponse:
     body = await read_json(request, runtime.settings.ingest.max_body_bytes)
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object of traits", errors=["body: must be an object"])
+    if "traits" in body and not isinstance(body["traits"], dict):
+        # Not a bare trait called "traits": the envelope form with a wrong value.
+        raise ValidationFailed("traits must be an object", errors=["traits: must be an object"])
     if isinstance(body.get("traits"), dict):
         traits, source, timestamp = body["traits"], body.get("source", "api"), body.get("timestamp")
         unknown = sorted(set(body) - {"traits", "source", "timestamp"})

@@ -1,0 +1,44 @@
+"""Engines chosen by URL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from attune.errors import ConfigError
+from attune.storage.engine import is_sqlite, make_engine, normalize_url
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_normalize_url(url: str, expected: str) -> None:
+    assert normalize_url(url) == expected
+
+
+def test_sqlite_engine_uses_wal_and_the_chosen_sync_mode(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}", sqlite_synchronous="normal")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        assert is_sqlite(engine)
+    finally:
+        engine.dispose()
+
+
+def test_unknown_sync_mode_is_a_config_error(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="sqlite_synchronous must be FULL, NORMAL or EXTRA, not 'OFF'"):
+        make_engine(f"sqlite:///{tmp_path / 'a.db'}", sqlite_synchronous="OFF")
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "redis://localhost", "nonsense"])
+def test_unsupported_urls_are_config_errors(url: str) -> None:
+    with pytest.raises(ConfigError, match="unsupported database URL"):
+        make_engine(url)
