@@ -221,3 +221,30 @@ def test_replay_rebuilds_the_same_profiles(runtime: Runtime) -> None:
     before = runtime.profiles.get("u2").to_dict()
     runtime.pipeline.replay()
     assert runtime.profiles.get("u2").to_dict() == before
+
+
+def test_alias_with_an_anonymous_previous_id_merges_the_device(runtime: Runtime) -> None:
+    """Segment's alias(previousId=<anonymousId>, userId) moves the device's history to the user."""
+    feed(
+        runtime,
+        [
+            ev(1, "view", anonymous_id="dev-1", item_id="i1"),
+            ev(2, "alias", user_id="carol", properties={"previous_id": "dev-1"}),
+            ev(3, "view", anonymous_id="dev-1", item_id="i2"),
+        ],
+    )
+    profile = runtime.profiles.get("carol")
+    assert profile.anonymous_ids == ["dev-1"]
+    assert {i["item_id"] for i in profile.recent_interactions} == {"i1", "i2"}
+
+
+def test_alias_of_a_device_linked_to_someone_else_does_not_merge_people(runtime: Runtime) -> None:
+    feed(
+        runtime,
+        [
+            ev(1, "identify", user_id="alice", anonymous_id="shared", traits={"name": "A"}),
+            ev(2, "alias", user_id="bob", properties={"previous_id": "shared"}),
+        ],
+    )
+    assert runtime.profiles.get("alice").traits == {"name": "A"}
+    assert runtime.profiles.get("bob").traits == {}

@@ -50,7 +50,8 @@ class ProfilesConsumer:
     profile and its interactions are merged into the user's, and later events that carry
     only that anonymous id are attributed to the user. The first user an anonymous id is
     linked to keeps it (a shared device does not move history between people).
-    ``alias`` events (``properties.previous_id``) merge a previous user id into the new one.
+    ``alias`` events (``properties.previous_id``, a previous user id or anonymous id) merge
+    that id's history into the new user id.
     """
 
     name = "profiles"
@@ -101,6 +102,9 @@ class _Batch:
                 subject_keys.add(self.keys.user(event.user_id))
             if event.anonymous_id is not None:
                 subject_keys.add(self.keys.anon(event.anonymous_id))
+            previous = _previous_id(event)
+            if previous is not None:
+                subject_keys.update((self.keys.user(previous), self.keys.anon(previous)))
         if not subject_keys:
             return
         keys = list(subject_keys)
@@ -133,6 +137,10 @@ class _Batch:
     def resolve(self, key: str) -> str:
         """The canonical subject of ``key``."""
         return self.links.get(key, key)
+
+    def known(self, key: str) -> bool:
+        """Whether ``key`` has history: a profile or a link."""
+        return key in self.profiles or key in self.links
 
     def profile(self, key: str) -> ProfileState:
         """The in-memory profile of canonical ``key``, created when new."""
@@ -168,14 +176,18 @@ class _Batch:
         event = logged.event
         user_key = self.keys.user(event.user_id) if event.user_id is not None else None
         anon_key = self.keys.anon(event.anonymous_id) if event.anonymous_id is not None else None
-        if event.type == "alias" and user_key is not None:
-            previous = (event.properties or {}).get("previous_id")
-            # Ids with control characters are refused at ingest; one already in the log must
-            # not stop the consumer (PostgreSQL cannot even query a NUL).
-            if isinstance(previous, str | int) and str(previous).strip() and "\x00" not in str(previous):
-                previous_key = self.keys.user(str(previous).strip())
-                self._load_profiles({previous_key})
-                self.link(self.resolve(previous_key), self.resolve(user_key))
+        previous = _previous_id(event)
+        if previous is not None and user_key is not None:
+            # Segment's previousId may be an earlier user id or an anonymous id: the form with
+            # history is linked; when neither has any yet, both are, so later events land on
+            # the new user. A previous user id brings everything already merged into it; a
+            # device already linked to someone else stays theirs (link() keeps the first link).
+            as_user, as_anon = self.keys.user(previous), self.keys.anon(previous)
+            user_known, anon_known = self.known(as_user), self.known(as_anon)
+            if user_known or not anon_known:
+                self.link(self.resolve(as_user), self.resolve(user_key))
+            if anon_known or not user_known:
+                self.link(as_anon, self.resolve(user_key))
         if user_key is not None and anon_key is not None:
             self.link(anon_key, self.resolve(user_key))
         canonical = self.resolve(user_key if user_key is not None else anon_key)  # type: ignore[arg-type]
@@ -237,3 +249,17 @@ class _Batch:
             ],
             ["user_key"],
         )
+
+
+def _previous_id(event) -> str | None:  # noqa: ANN001 - Event
+    """The ``properties.previous_id`` of an alias event, when it is a usable id."""
+    if event.type != "alias":
+        return None
+    previous = (event.properties or {}).get("previous_id")
+    # Ids with control characters are refused at ingest; one already in the log must not
+    # stop the consumer (PostgreSQL cannot even query a NUL).
+    if isinstance(previous, str | int) and not isinstance(previous, bool):
+        text = str(previous).strip()
+        if text and "\x00" not in text:
+            return text
+    return None
