@@ -6,7 +6,8 @@ import shutil
 import time
 from pathlib import Path
 
-from rich.panel import Panel
+from rich.console import Console
+from rich.rule import Rule
 
 from attune.auth.keys import parse_scopes
 from attune.cli.context import console
@@ -47,31 +48,30 @@ def run_demo(data_dir: Path, *, port: int, users: int, serve: bool) -> dict[str,
         runtime.close()
     elapsed = time.perf_counter() - started
     base = f"http://127.0.0.1:{port}"
-    console.print(
-        Panel.fit(
-            "\n".join(
-                [
-                    f"[bold]Attune demo ready in {elapsed:.0f}s[/bold]  (data: {data_dir.resolve()})",
-                    "",
-                    f"API docs     {base}/docs",
-                    f"health       {base}/readyz      metrics  {base}/metrics",
-                    "",
-                    f"admin key    {admin}",
-                    f"read key     {reader}",
-                    f"write key    {writer}   (ingest only: safe in a web page)",
-                    "",
-                    "try:",
-                    f"  curl -H 'Authorization: Bearer {reader}' {base}/v1/users/{user_id}/recommendations?k=5",
-                    f"  curl -H 'Authorization: Bearer {reader}' {base}/v1/users/{user_id}/profile",
-                    f"  curl -H 'Authorization: Bearer {writer}' -H 'Content-Type: application/json' \\",
-                    f"       -d '{{\"events\":[{{\"type\":\"view\",\"user_id\":\"{user_id}\",\"item_id\":\"i00001\"}}]}}' "
-                    f"{base}/v1/events",
-                    f"  attune sql --data-dir {data_dir} \"SELECT * FROM daily_item_stats ORDER BY views DESC LIMIT 5\"",
-                ]
-            ),
-            title="attune demo",
-        )
-    )
+    lines = [
+        f"Attune demo ready in {elapsed:.0f}s  (data: {data_dir.resolve()})",
+        "",
+        f"API docs     {base}/docs",
+        f"health       {base}/readyz",
+        f"metrics      {base}/metrics",
+        "",
+        f"admin key    {admin}",
+        f"read key     {reader}",
+        f"write key    {writer}   (ingest only: safe in a web page)",
+        "",
+        "try:",
+        f"  curl -H 'Authorization: Bearer {reader}' '{base}/v1/users/{user_id}/recommendations?k=5'",
+        f"  curl -H 'Authorization: Bearer {reader}' {base}/v1/users/{user_id}/profile",
+        f"  curl -H 'Authorization: Bearer {writer}' -H 'Content-Type: application/json' "
+        f"-d '{{\"events\":[{{\"type\":\"view\",\"user_id\":\"{user_id}\",\"item_id\":\"i00001\"}}]}}' "
+        f"{base}/v1/events",
+        f"  attune sql --data-dir {data_dir} \"SELECT * FROM daily_item_stats ORDER BY views DESC LIMIT 5\"",
+        "",
+    ]
+    out = Console(soft_wrap=True, highlight=False)
+    out.print(Rule("attune demo"))
+    for line in lines:
+        out.print(line, markup=False)
     if serve:
         from attune.cli.serving import serve as run_server
 

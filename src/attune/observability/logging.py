@@ -28,13 +28,21 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Alembic announces its dialect at every start; only its warnings matter to operators.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+def _drop_color_message(_logger, _name, event_dict):  # noqa: ANN001 - structlog processor
+    """uvicorn attaches an ANSI-coloured copy of each message; the plain one is enough."""
+    event_dict.pop("color_message", None)
+    return event_dict
