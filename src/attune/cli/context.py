@@ -16,7 +16,7 @@ from attune.errors import AttuneError
 from attune.runtime import Runtime
 from attune.settings import Settings, load_settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[
     Path | None,
