@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_right
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine
@@ -57,8 +58,16 @@ class ConsumerRunner:
         self.failures = 0
 
     def step(self) -> int:
-        """Process at most one batch; return how many events were handled."""
-        batch = self.log.read(self.cursor, self.batch_size)
+        """Read and process at most one batch; return how many events were handled."""
+        return self.apply(self.log.read(self.cursor, self.batch_size))
+
+    def apply(self, batch: list[LoggedEvent]) -> int:
+        """Process the part of ``batch`` after this runner's cursor; return how many events.
+
+        Batches read once can be shared by several runners: each takes what it has not seen.
+        """
+        if batch and batch[0].offset <= self.cursor:
+            batch = batch[bisect_right(batch, self.cursor, key=_offset) :]
         if not batch:
             return 0
         started = time.perf_counter()
@@ -97,3 +106,7 @@ class ConsumerRunner:
             self.consumer.reset(conn)
             set_position(conn, self.consumer.name, 0)
         self.position = self.cursor = 0
+
+
+def _offset(logged: LoggedEvent) -> int:
+    return logged.offset

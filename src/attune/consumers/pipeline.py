@@ -17,10 +17,16 @@ log = logging.getLogger(__name__)
 
 
 class Pipeline:
-    """All consumers of one installation.
+    """All consumers of one installation, run in lanes.
+
+    A lane is one thread that reads each batch from the log once and hands it to every
+    consumer in the lane. The realtime consumers (profiles, popularity, …) share one lane so
+    a batch is decoded once for all of them; every other consumer (the lake, with its slow
+    Parquet writes) gets a lane of its own so it never delays realtime state.
 
     In the embedded mode ingest calls :meth:`notify` after each append, so consumers start
-    at once; they also poll, so events appended by another process are picked up too.
+    at once; lanes also poll, so events appended by another process are picked up too.
+    A failing consumer is retried with exponential backoff while its lane-mates go on.
     """
 
     def __init__(
@@ -31,13 +37,17 @@ class Pipeline:
         *,
         poll_seconds: float = 0.5,
         flush_seconds: float = 5.0,
+        batch_size: int = 5000,
     ) -> None:
         self.log = log_
-        self.runners = [ConsumerRunner(c, log_, engine) for c in consumers]
+        self.runners = [ConsumerRunner(c, log_, engine, batch_size) for c in consumers]
         self.poll_seconds = poll_seconds
         self.flush_seconds = flush_seconds
+        self.batch_size = batch_size
+        realtime = [r for r in self.runners if r.consumer.realtime]
+        self.lanes = ([realtime] if realtime else []) + [[r] for r in self.runners if not r.consumer.realtime]
         self._changed = threading.Condition()
-        self._wakeups = {runner.consumer.name: threading.Event() for runner in self.runners}
+        self._wakeups = [threading.Event() for _ in self.lanes]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -50,19 +60,18 @@ class Pipeline:
 
     # -- background mode -------------------------------------------------
     def start(self) -> None:
-        """Start one thread per consumer."""
+        """Start one thread per lane."""
         self._stop.clear()
-        for runner in self.runners:
-            thread = threading.Thread(
-                target=self._run, args=(runner,), name=f"consumer-{runner.consumer.name}", daemon=True
-            )
+        for lane, wake in zip(self.lanes, self._wakeups, strict=True):
+            names = "+".join(r.consumer.name for r in lane)
+            thread = threading.Thread(target=self._run, args=(lane, wake), name=f"consumers-{names}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def stop(self) -> None:
         """Stop the threads after their current batch and flush buffered work."""
         self._stop.set()
-        for wake in self._wakeups.values():
+        for wake in self._wakeups:
             wake.set()
         for thread in self._threads:
             thread.join(timeout=30)
@@ -74,35 +83,48 @@ class Pipeline:
                 log.exception("flush of consumer %s failed on shutdown", runner.consumer.name)
 
     def notify(self) -> None:
-        """Wake every consumer: new events are in the log."""
-        for wake in self._wakeups.values():
+        """Wake every lane: new events are in the log."""
+        for wake in self._wakeups:
             wake.set()
 
-    def _run(self, runner: ConsumerRunner) -> None:
-        wake = self._wakeups[runner.consumer.name]
+    def _run(self, lane: list[ConsumerRunner], wake: threading.Event) -> None:
+        retry_at = {id(r): 0.0 for r in lane}
+        backoff = {id(r): 0.1 for r in lane}
         last_flush = time.monotonic()
-        backoff = 0.1
         while not self._stop.is_set():
-            try:
-                handled = runner.step()
-                backoff = 0.1
-            except Exception:  # noqa: BLE001 - a failing consumer retries; the others go on
-                log.exception("consumer %s failed; retrying in %.1fs", runner.consumer.name, backoff)
-                metrics.CONSUMER_ERRORS.labels(runner.consumer.name).inc()
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
+            now = time.monotonic()
+            active = [r for r in lane if retry_at[id(r)] <= now]
+            handled = 0
+            if active:
+                try:
+                    batch = self.log.read(min(r.cursor for r in active), self.batch_size)
+                except Exception:  # noqa: BLE001 - the store may be briefly unavailable
+                    log.exception("reading the event log failed; retrying")
+                    batch = []
+                    self._stop.wait(1.0)
+                for runner in active:
+                    try:
+                        handled += runner.apply(batch)
+                        backoff[id(runner)] = 0.1
+                    except Exception:  # noqa: BLE001 - a failing consumer retries; the others go on
+                        delay = backoff[id(runner)]
+                        log.exception("consumer %s failed; retrying in %.1fs", runner.consumer.name, delay)
+                        metrics.CONSUMER_ERRORS.labels(runner.consumer.name).inc()
+                        retry_at[id(runner)] = time.monotonic() + delay
+                        backoff[id(runner)] = min(delay * 2, 30.0)
             if handled:
                 with self._changed:
                     self._changed.notify_all()
             if time.monotonic() - last_flush >= self.flush_seconds:
-                try:
-                    runner.flush()
-                except Exception:  # noqa: BLE001
-                    log.exception("flush of consumer %s failed", runner.consumer.name)
+                for runner in lane:
+                    try:
+                        runner.flush()
+                    except Exception:  # noqa: BLE001
+                        log.exception("flush of consumer %s failed", runner.consumer.name)
                 last_flush = time.monotonic()
             if not handled:
-                wake.wait(self.poll_seconds)
+                next_retry = min(retry_at.values()) - time.monotonic()
+                wake.wait(max(0.0, min(self.poll_seconds, next_retry)) if next_retry > 0 else self.poll_seconds)
                 wake.clear()
 
     def wait_for(self, offset: int, timeout: float = 5.0) -> bool:
@@ -119,8 +141,17 @@ class Pipeline:
 
     # -- foreground mode -------------------------------------------------
     def drain(self) -> int:
-        """Bring every consumer to the head of the log, in this thread."""
-        return sum(runner.drain() for runner in self.runners)
+        """Bring every consumer to the head of the log, in this thread; return deliveries."""
+        total = 0
+        for lane in self.lanes:
+            while True:
+                batch = self.log.read(min(r.cursor for r in lane), self.batch_size)
+                if not batch:
+                    break
+                total += sum(runner.apply(batch) for runner in lane)
+            for runner in lane:
+                runner.flush()
+        return total
 
     def replay(self) -> int:
         """Delete all derived state and rebuild it from the whole log."""

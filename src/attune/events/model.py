@@ -49,21 +49,10 @@ class Event:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            event_id=data["event_id"],
-            type=data["type"],
-            timestamp=data["timestamp"],
-            received_at=data["received_at"],
-            user_id=data.get("user_id"),
-            anonymous_id=data.get("anonymous_id"),
-            item_id=data.get("item_id"),
-            value=data.get("value"),
-            session_id=data.get("session_id"),
-            context=data.get("context") or {},
-            properties=data.get("properties") or {},
-            traits=data.get("traits"),
-        )
+        """Inverse of :meth:`to_dict` (keys are exactly the dataclass fields)."""
+        # Keyword construction is several times faster than field-by-field .get() calls,
+        # and this runs once per event per consumer lane.
+        return cls(**data)
 
 
 @dataclass(slots=True)
