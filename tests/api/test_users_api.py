@@ -172,3 +172,33 @@ def test_random_input_never_causes_a_server_error(client: TestClient, user_id: s
     )
     assert response.status_code < 500, response.text
     assert client.get(f"/v1/users/{path}/profile").status_code < 500
+
+
+def test_users_batch_keeps_good_entries_and_reports_bad_ones_by_index(client: TestClient) -> None:
+    body = {
+        "users": [
+            {"user_id": "b1", "traits": {"plan": "pro"}, "source": "crm"},
+            {"traits": {"plan": "free"}},
+            {"user_id": "b2", "city": "Oslo"},
+            {"user_id": "b3", "traits": "gold"},
+            {"user_id": "b4", "traits": {"plan": "pro"}, "timestamp": 1e20},
+            "not an object",
+        ]
+    }
+    response = client.post("/v1/users/batch", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["upserted"] == 2
+    assert [r["index"] for r in answer["rejected"]] == [1, 3, 4, 5]
+    assert answer["rejected"][0]["errors"] == ["user_id: is required"]
+    assert answer["rejected"][1]["errors"] == ["traits: must be an object"]
+    assert answer["rejected"][2]["errors"][0].startswith("timestamp:")
+    # The answer waits for the profiles, so they show the traits at once.
+    assert client.get("/v1/users/b1/profile").json()["trait_sources"]["plan"]["source"] == "crm"
+    assert client.get("/v1/users/b2/profile").json()["traits"] == {"city": "Oslo"}
+
+
+def test_users_batch_envelope_and_size_errors(client: TestClient) -> None:
+    assert client.post("/v1/users/batch", json={"users": {}}).status_code == 422
+    too_many = {"users": [{"user_id": f"u{i}", "traits": {}} for i in range(1001)]}
+    assert client.post("/v1/users/batch", json=too_many).status_code == 413

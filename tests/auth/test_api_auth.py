@@ -13,6 +13,7 @@ from attune.runtime import Runtime
 ROUTES = [
     ("POST", "/v1/events", {"events": []}, "ingest"),
     ("PUT", "/v1/users/u1", {"traits": {"plan": "pro"}}, "admin"),
+    ("POST", "/v1/users/batch", {"users": [{"user_id": "u2", "traits": {"plan": "pro"}}]}, "admin"),
     ("GET", "/v1/users/u1/profile", None, "read"),
     ("GET", "/v1/users/u1/recommendations", None, "read"),
     ("PUT", "/v1/items/i1", {"title": "Up"}, "admin"),
@@ -99,3 +100,27 @@ def test_key_forms(client: TestClient, keys: dict[str, str]) -> None:
 def test_malformed_basic_auth_is_401(client: TestClient, header: str) -> None:
     response = client.post("/v1/events", json={"events": []}, headers={"Authorization": header})
     assert response.status_code == 401
+
+
+# Public on purpose: the pixel answers a GIF whatever the key (it records only with one),
+# the event schema and the tracker script are documentation a browser must fetch.
+PUBLIC = {"/v1/pixel.gif", "/v1/schema/event.json", "/tracker.js", "/healthz", "/readyz", "/metrics"}
+SEGMENT = {"/v1/batch", "/v1/track", "/v1/identify", "/v1/page", "/v1/screen", "/v1/alias", "/v1/group"}
+
+
+def test_every_route_is_in_the_matrix_or_public_on_purpose(client: TestClient) -> None:
+    from fastapi.routing import APIRoute
+
+    covered = {path.replace("u1", "{user_id}").replace("i1", "{item_id}") for _, path, _, _ in ROUTES}
+    unlisted = [
+        (sorted(route.methods), route.path)
+        for route in client.app.routes
+        if isinstance(route, APIRoute) and route.path not in covered | PUBLIC | SEGMENT
+    ]
+    assert not unlisted, f"routes without an authorization test: {unlisted}"
+
+
+def test_segment_routes_need_the_ingest_scope(client: TestClient, auth) -> None:
+    for path in sorted(SEGMENT):
+        assert client.post(path, json={}, headers={"Authorization": ""}).status_code == 401
+        assert client.post(path, json={}, headers=auth("read")).status_code == 403

@@ -57,6 +57,19 @@ class UserTraitsRequest(BaseModel):
     timestamp: str | float | None = Field(None, description="When the values were true; now when absent.")
 
 
+class UsersBatchRequest(BaseModel):
+    """Body of ``POST /v1/users/batch``: each entry has ``user_id`` and ``traits`` (or bare traits)."""
+
+    users: list[dict[str, Any]]
+
+
+class UsersBatchResponse(BaseModel):
+    """Answer of a batch traits upsert."""
+
+    upserted: int
+    rejected: list[RejectionOut]
+
+
 class RecommendedItemOut(BaseModel):
     """One recommended item."""
 
