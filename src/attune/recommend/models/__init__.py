@@ -1,0 +1,1 @@
+"""Recommendation models behind one estimator API (see :mod:`.base`)."""
