@@ -1,31 +1,46 @@
 """The estimator API every model follows (scikit-learn / implicit conventions).
 
-- Hyper-parameters only in ``__init__``; ``fit(data) -> self``; learned state ends in ``_``.
+- Hyper-parameters only in ``__init__``; ``fit(data, items=None) -> self``; learned state ends in ``_``.
 - ``recommend(user, k, exclude_seen=True, candidates=None)`` returns item ids and scores;
-  ``recommend_batch`` does the same for many users.
+  ``recommend_batch`` does the same for many users; ``similar_items(item, k)`` for item pages.
 - Calling before ``fit`` raises :class:`NotFittedError` with a clear message.
 
 Models score from a user's *interaction row* (a sparse vector over items), not from a stored
 user index, so a user's newest events can be folded in at serving time without retraining:
 item-based models multiply the row by their item-item matrix; factor models solve for a user
 vector from it.
+
+Negative feedback (negative weights, see :mod:`attune.recommend.signals`) is handled per family:
+item-based and content models score with the *signed* row, so the neighbours of a disliked item
+are pushed down; factor models (ALS, BPR) learn and fold in from positive entries only;
+popularity counts only positives (or subtracts them when ``weighted``). Whatever the family, an
+item with a negative net weight in a user's row is never recommended to that user, even with
+``exclude_seen=False``.
 """
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import ClassVar, Self
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
 
-from attune.errors import ValidationFailed
+from attune.errors import NotFound, ValidationFailed
 from attune.recommend.data import Interactions
+
+#: Item attributes as stored in the catalog: item_id -> {attribute: value}.
+ItemAttributes = Mapping[str, Mapping[str, Any]]
 
 
 class NotFittedError(ValidationFailed):
     """A model was used before ``fit``."""
+
+
+class UnknownItem(NotFound):
+    """An item id the model has never seen (asked for its similar items)."""
 
 
 class Recommender(ABC):
@@ -35,76 +50,139 @@ class Recommender(ABC):
     name: ClassVar[str] = "base"
     #: True when scores depend on the user's history (False for popularity).
     personalized: ClassVar[bool] = True
+    #: True when ``fit`` adds catalog items without interactions to the vocabulary (cold items).
+    uses_item_attributes: ClassVar[bool] = False
 
     # -- subclass hooks ----------------------------------------------------
     @abstractmethod
-    def _fit(self, matrix: sp.csr_matrix, data: Interactions) -> None:
-        """Learn from the user × item ``matrix`` (weights already applied)."""
+    def _fit(self, matrix: sp.csr_matrix, data: Interactions, items: ItemAttributes | None) -> None:
+        """Learn from the user × item ``matrix`` (summed signed weights; may hold explicit zeros)."""
 
     @abstractmethod
     def _score(self, rows: sp.csr_matrix) -> np.ndarray:
         """Dense scores (len(rows) × n_items) for users given by their interaction rows."""
 
-    # -- public API --------------------------------------------------------
-    def fit(self, data: Interactions) -> Self:
-        """Learn from ``data``; returns ``self``."""
-        if len(data) == 0:
-            raise ValidationFailed("cannot train on an empty interaction set")
+    def _similar(self, index: int) -> np.ndarray:
+        """Similarity of item ``index`` to every item (dense, -inf for "not similar")."""
+        raise ValidationFailed(f"the {self.name} model has no notion of item similarity")
+
+    # -- parameters --------------------------------------------------------
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """The hyper-parameter names ``__init__`` accepts."""
+        params = inspect.signature(cls.__init__).parameters
+        return [p for p in params if p != "self"]
+
+    def get_params(self) -> dict[str, Any]:
+        """The hyper-parameters this model was built with (scikit-learn style)."""
+        return {p: getattr(self, p) for p in self.param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- fitting -----------------------------------------------------------
+    def fit(self, data: Interactions, items: ItemAttributes | None = None) -> Self:
+        """Learn from ``data`` (and the catalog's item attributes, for models that use them)."""
+        data = check_interactions(data)
+        if self.uses_item_attributes and items:
+            data = with_catalog_items(data, items)
+        user_items = data.matrix(binary=False)
+        if not (user_items.data > 0).any():
+            raise ValidationFailed(
+                "cannot train: no user has a positive interaction (all weights are zero or negative)"
+            )
+        self._reset_caches()
         self.user_ids_ = data.user_ids
         self.item_ids_ = data.item_ids
-        self.user_index_ = {u: i for i, u in enumerate(data.user_ids)}
-        self.item_index_ = {t: i for i, t in enumerate(data.item_ids)}
-        self.user_items_ = data.matrix(binary=False)
-        self._fit(self.user_items_, data)
+        self.user_index_ = {str(u): i for i, u in enumerate(data.user_ids)}
+        self.item_index_ = {str(t): i for i, t in enumerate(data.item_ids)}
+        self._fit(user_items, data, items)
+        # Set last: is_fitted is true only once the model is complete.
+        self.user_items_ = user_items
         return self
+
+    def _reset_caches(self) -> None:
+        """Drop anything derived lazily from a previous fit."""
 
     @property
     def is_fitted(self) -> bool:
         """Whether ``fit`` has run."""
         return hasattr(self, "user_items_")
 
+    @property
+    def n_items(self) -> int:
+        """Number of items the model scores."""
+        self._check_fitted()
+        return len(self.item_ids_)
+
     def _check_fitted(self) -> None:
         if not self.is_fitted:
             raise NotFittedError(f"the {self.name} model is not trained yet: call fit() first")
 
-    def user_row(self, user_id: str, extra_items: Sequence[str] = ()) -> sp.csr_matrix:
-        """The interaction row of ``user_id`` (empty when unknown) plus ``extra_items`` (fold-in)."""
+    # -- rows --------------------------------------------------------------
+    def user_row(self, user_id: str, extra_items: Sequence[str] | Mapping[str, float] = ()) -> sp.csr_matrix:
+        """The interaction row of ``user_id`` (empty when unknown) plus ``extra_items`` (fold-in).
+
+        ``extra_items`` are the user's newest events: a sequence of item ids (weight 1 each) or a
+        mapping item id -> weight (negative for dislikes). Unknown item ids are ignored.
+        """
         self._check_fitted()
         index = self.user_index_.get(user_id)
-        row = self.user_items_[index] if index is not None else sp.csr_matrix((1, len(self.item_ids_)), dtype=np.float32)
-        known = [self.item_index_[i] for i in extra_items if i in self.item_index_]
+        if index is not None:
+            row = self.user_items_[index]
+        else:
+            row = sp.csr_matrix((1, len(self.item_ids_)), dtype=np.float32)
+        weights = extra_items if isinstance(extra_items, Mapping) else dict.fromkeys(extra_items, 1.0)
+        known = [(self.item_index_[i], float(w)) for i, w in weights.items() if i in self.item_index_]
         if known:
-            fresh = sp.csr_matrix(
-                (np.ones(len(known), dtype=np.float32), (np.zeros(len(known), dtype=np.int64), known)),
-                shape=row.shape,
-            )
+            cols = np.fromiter((c for c, _ in known), dtype=np.int64, count=len(known))
+            vals = np.fromiter((w for _, w in known), dtype=np.float32, count=len(known))
+            fresh = sp.csr_matrix((vals, (np.zeros(len(known), dtype=np.int64), cols)), shape=row.shape)
             row = (row + fresh).tocsr()
         return row
 
+    def rows_for(self, user_ids: Sequence[str]) -> sp.csr_matrix:
+        """The stacked interaction rows of ``user_ids`` (empty rows for unknown users)."""
+        self._check_fitted()
+        indices = np.array([self.user_index_.get(u, -1) for u in user_ids], dtype=np.int64)
+        known = indices >= 0
+        picked = self.user_items_[np.where(known, indices, 0)]
+        # Unknown users get empty rows: drop the entries borrowed from row 0 (explicit zeros
+        # would count as "seen").
+        keep = np.repeat(known, np.diff(picked.indptr))
+        indptr = np.r_[0, np.cumsum(np.diff(picked.indptr) * known)]
+        return sp.csr_matrix((picked.data[keep], picked.indices[keep], indptr), shape=picked.shape)
+
+    # -- recommending --------------------------------------------------------
     def recommend(
         self,
         user_id: str,
         k: int = 10,
         exclude_seen: bool = True,
         candidates: Sequence[str] | None = None,
-        extra_items: Sequence[str] = (),
+        extra_items: Sequence[str] | Mapping[str, float] = (),
     ) -> tuple[list[str], np.ndarray]:
         """Top-``k`` item ids and scores for ``user_id`` (unknown users get an empty history)."""
         ids, scores = self.recommend_rows(
             self.user_row(user_id, extra_items), k, exclude_seen=exclude_seen, candidates=candidates
         )
-        return ids[0], scores[0]
+        return ids[0], scores[0][: len(ids[0])]
 
     def recommend_batch(
-        self, user_ids: Sequence[str], k: int = 10, exclude_seen: bool = True
+        self,
+        user_ids: Sequence[str],
+        k: int = 10,
+        exclude_seen: bool = True,
+        candidates: Sequence[str] | None = None,
     ) -> tuple[list[list[str]], np.ndarray]:
-        """Top-``k`` for many users at once (one matrix product instead of a loop)."""
-        self._check_fitted()
-        indices = [self.user_index_.get(u) for u in user_ids]
-        rows = sp.vstack(
-            [self.user_items_[i] if i is not None else sp.csr_matrix((1, len(self.item_ids_))) for i in indices]
-        ).tocsr()
-        return self.recommend_rows(rows, k, exclude_seen=exclude_seen)
+        """Top-``k`` for many users at once (one matrix product instead of a loop).
+
+        Rows of the score array are padded with -inf where a user has fewer than ``k`` items.
+        """
+        return self.recommend_rows(
+            self.rows_for(user_ids), k, exclude_seen=exclude_seen, candidates=candidates
+        )
 
     def recommend_rows(
         self,
@@ -115,26 +193,130 @@ class Recommender(ABC):
     ) -> tuple[list[list[str]], np.ndarray]:
         """Top-``k`` for users given by interaction rows."""
         self._check_fitted()
+        rows = sp.csr_matrix(rows, dtype=np.float32)
+        if rows.shape[1] != len(self.item_ids_):
+            raise ValidationFailed(
+                f"interaction rows have {rows.shape[1]} columns; the model has {len(self.item_ids_)} items"
+            )
+        if candidates is None and self._use_ann():
+            return self._ann_recommend(rows, k, exclude_seen)
         scores = np.asarray(self._score(rows), dtype=np.float64)
-        if exclude_seen:
-            seen_r, seen_c = rows.nonzero()
-            scores[seen_r, seen_c] = -np.inf
+        scores[blocked_entries(rows, exclude_seen)] = -np.inf
         if candidates is not None:
             allowed = np.zeros(len(self.item_ids_), dtype=bool)
             allowed[[self.item_index_[c] for c in candidates if c in self.item_index_]] = True
             scores[:, ~allowed] = -np.inf
         return top_k(scores, k, self.item_ids_)
 
+    def score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+        """Raw dense scores for interaction rows, without exclusions (for blending and features)."""
+        self._check_fitted()
+        return np.asarray(self._score(sp.csr_matrix(rows, dtype=np.float32)), dtype=np.float64)
+
+    def similar_items(self, item_id: str, k: int = 10) -> tuple[list[str], np.ndarray]:
+        """The ``k`` items most similar to ``item_id`` (itself excluded), best first."""
+        self._check_fitted()
+        index = self.item_index_.get(item_id)
+        if index is None:
+            raise UnknownItem(f"item {item_id!r} is unknown to the {self.name} model")
+        if self._use_ann():
+            return self._ann_similar(index, k)
+        scores = np.asarray(self._similar(index), dtype=np.float64).reshape(1, -1).copy()
+        scores[0, index] = -np.inf
+        ids, best = top_k(scores, k, self.item_ids_)
+        return ids[0], best[0][: len(ids[0])]
+
+    # -- approximate nearest neighbours (overridden by vector models) ---------
+    def _use_ann(self) -> bool:
+        return False
+
+    def _ann_recommend(
+        self, rows: sp.csr_matrix, k: int, exclude_seen: bool
+    ) -> tuple[list[list[str]], np.ndarray]:
+        raise NotImplementedError
+
+    def _ann_similar(self, index: int, k: int) -> tuple[list[str], np.ndarray]:
+        raise NotImplementedError
+
+
+def blocked_entries(rows: sp.csr_matrix, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) pairs never to recommend: seen items (if asked) and negatively rated ones.
+
+    "Seen" is the row's structure, not its values, so an item whose weights cancel out to zero
+    still counts as seen.
+    """
+    coo = rows.tocoo()
+    mask = np.ones(len(coo.data), dtype=bool) if exclude_seen else coo.data < 0
+    return coo.row[mask], coo.col[mask]
+
+
+def positive_part(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Only the positive entries of ``matrix`` (negatives and explicit zeros dropped)."""
+    out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    out.data[out.data < 0] = 0.0
+    out.eliminate_zeros()
+    return out
+
+
+def signed_binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """+1 for positive entries, -1 for negative ones (zeros dropped)."""
+    out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    out.data = np.sign(out.data).astype(np.float32)
+    out.eliminate_zeros()
+    return out
+
+
+def check_interactions(data: Interactions) -> Interactions:
+    """Refuse data no model can learn from, with a message naming the problem."""
+    if not isinstance(data, Interactions):
+        raise ValidationFailed(f"expected Interactions, got {type(data).__name__}")
+    if len(data) == 0:
+        raise ValidationFailed("cannot train on an empty interaction set")
+    bad_weights = ~np.isfinite(data.weights)
+    if bad_weights.any():
+        first = int(np.flatnonzero(bad_weights)[0])
+        raise ValidationFailed(
+            f"weights: {int(bad_weights.sum())} interaction(s) have a NaN or infinite weight "
+            f"(first at row {first}: user {str(data.user_ids[data.users[first]])!r}, "
+            f"item {str(data.item_ids[data.items[first]])!r})"
+        )
+    bad_times = ~np.isfinite(data.timestamps)
+    if bad_times.any():
+        first = int(np.flatnonzero(bad_times)[0])
+        raise ValidationFailed(
+            f"timestamps: {int(bad_times.sum())} interaction(s) have a NaN or infinite timestamp (first at row {first})"
+        )
+    return data
+
+
+def with_catalog_items(data: Interactions, items: ItemAttributes) -> Interactions:
+    """``data`` with catalog items that have no interactions appended to the item vocabulary.
+
+    Appending keeps every existing item index valid, so the interaction arrays are unchanged.
+    """
+    known = set(data.item_ids.tolist())
+    extra = sorted(str(i) for i in items if str(i) not in known)
+    if not extra:
+        return data
+    vocab = np.concatenate([data.item_ids.astype(object), np.array(extra, dtype=object)]).astype(str)
+    return Interactions(data.users, data.items, data.timestamps, data.weights, data.user_ids, vocab)
+
 
 def top_k(scores: np.ndarray, k: int, item_ids: np.ndarray) -> tuple[list[list[str]], np.ndarray]:
-    """Best ``k`` columns per row (excluding -inf), as ids and scores, best first."""
+    """Best ``k`` columns per row (excluding -inf), as ids and scores, best first.
+
+    Ties keep the lower column index first, so results are deterministic.
+    """
     k = min(k, scores.shape[1])
     if k <= 0:
         return [[] for _ in range(scores.shape[0])], np.zeros((scores.shape[0], 0))
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
+    order = np.lexsort((part, -part_scores), axis=-1)
     best = np.take_along_axis(part, order, axis=1)
     best_scores = np.take_along_axis(part_scores, order, axis=1)
-    ids = [[str(item_ids[j]) for j, s in zip(row, srow, strict=True) if np.isfinite(s)] for row, srow in zip(best, best_scores, strict=True)]
+    ids = [
+        [str(item_ids[j]) for j, s in zip(row, srow, strict=True) if np.isfinite(s)]
+        for row, srow in zip(best, best_scores, strict=True)
+    ]
     return ids, best_scores

@@ -7,34 +7,43 @@ import scipy.sparse as sp
 
 from attune.errors import ValidationFailed
 from attune.recommend.data import Interactions
-from attune.recommend.models.base import Recommender
+from attune.recommend.models.base import ItemAttributes, Recommender, positive_part, signed_binary
 
 #: Above this many items the dense item × item inverse no longer fits comfortably in memory.
 MAX_ITEMS = 30_000
 
 
 class EASE(Recommender):
-    """``B = I - P / diag(P)`` with ``P = (XᵀX + λI)⁻¹``; scores are ``x · B``."""
+    """``B = I - P / diag(P)`` with ``P = (XᵀX + λI)⁻¹``; scores are ``x · B``.
+
+    ``X`` is the binary matrix of positive interactions; at scoring time ``x`` is the signed row
+    (+1 positive, -1 negative feedback), so a dislike subtracts its item's weights.
+    """
 
     name = "ease"
 
     def __init__(self, l2: float = 250.0) -> None:
         self.l2 = l2
 
-    def _fit(self, matrix: sp.csr_matrix, data: Interactions) -> None:
+    def _fit(self, matrix: sp.csr_matrix, data: Interactions, items: ItemAttributes | None) -> None:
         n_items = matrix.shape[1]
         if n_items > MAX_ITEMS:
-            raise ValidationFailed(f"EASE needs a dense {n_items}² matrix; use itemknn or als above {MAX_ITEMS} items")
-        binary = matrix.copy()
+            raise ValidationFailed(
+                f"EASE needs a dense {n_items}² matrix; use itemknn or als above {MAX_ITEMS} items"
+            )
+        if float(self.l2) <= 0:
+            raise ValidationFailed(f"l2: must be positive, got {self.l2}")
+        binary = positive_part(matrix)
         binary.data[:] = 1.0
         gram = (binary.T @ binary).toarray().astype(np.float64)
-        gram[np.diag_indices_from(gram)] += self.l2
+        gram[np.diag_indices_from(gram)] += float(self.l2)
         inverse = np.linalg.inv(gram)
         weights = inverse / (-np.diag(inverse))
         weights[np.diag_indices_from(weights)] = 0.0
         self.weights_ = weights.astype(np.float32)
 
     def _score(self, rows: sp.csr_matrix) -> np.ndarray:
-        binary = rows.copy()
-        binary.data[:] = 1.0
-        return np.asarray(binary @ self.weights_)
+        return np.asarray(signed_binary(rows) @ self.weights_)
+
+    def _similar(self, index: int) -> np.ndarray:
+        return self.weights_[index].astype(np.float64)
