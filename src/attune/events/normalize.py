@@ -118,7 +118,8 @@ class EventNormalizer:
         context = parsed.context
         properties = parsed.properties or {}
         traits = parsed.traits
-        self._check_tree(context, "context", errors)
+        if not parsed.context_clean:
+            self._check_tree(context, "context", errors)
         before = len(errors)
         self._check_tree(properties, "properties", errors)
         properties_ok = len(errors) == before
@@ -207,6 +208,7 @@ class EventNormalizer:
             context=context,
             properties=None if properties is None else dict(properties),
             traits=None if traits is None else dict(traits),
+            context_clean=True,
         )
 
     def _id(self, raw: str | int | None, field: str, errors: list[str]) -> str | None:
@@ -273,25 +275,26 @@ class EventNormalizer:
             return False
         kind = type(node)
         if kind is dict:
-            children = node.values()
-            if not all(type(key) is str for key in node):
-                return False
-        elif kind is list:
-            children = node
-        elif kind is float:
-            return math.isfinite(node)
-        elif kind is int:
-            return _MIN_JSON_INT <= node <= _MAX_JSON_INT
-        else:
-            return node is None or kind is bool
-        longest = self.limits.max_string_length
-        for child in children:
-            if type(child) is str:
-                if len(child) > longest or len(child.strip()) != len(child):
+            for key, child in node.items():
+                if type(key) is not str or not self._is_clean_child(child, depth):
                     return False
-            elif not self._is_clean(child, depth + 1):
-                return False
-        return True
+            return True
+        if kind is list:
+            for child in node:
+                if not self._is_clean_child(child, depth):
+                    return False
+            return True
+        if kind is float:
+            return math.isfinite(node)
+        if kind is int:
+            return _MIN_JSON_INT <= node <= _MAX_JSON_INT
+        return node is None or kind is bool
+
+    def _is_clean_child(self, child: Any, depth: int) -> bool:
+        # Strings are checked where they stand (no depth limit applies to them), like _check_tree.
+        if type(child) is str:
+            return len(child) <= self.limits.max_string_length and len(child.strip()) == len(child)
+        return self._is_clean(child, depth + 1)
 
     def _check_string(self, text: str, path: str, errors: list[str]) -> str:
         text = text.strip()
@@ -314,6 +317,8 @@ class _Parsed:
     context: dict[str, Any]
     properties: dict[str, Any] | None
     traits: dict[str, Any] | None
+    #: The context is known to pass the tree checks unchanged (the fast path checked it).
+    context_clean: bool = False
 
     @classmethod
     def from_model(cls, model: EventIn) -> _Parsed:
@@ -344,7 +349,12 @@ _CONTEXT_DICTS = frozenset({"device", "geo"})
 
 
 def _is_str_keyed(value: Any) -> bool:
-    return type(value) is dict and all(type(key) is str for key in value)
+    if type(value) is not dict:
+        return False
+    for key in value:
+        if type(key) is not str:
+            return False
+    return True
 
 
 def _plain_context(raw: Any) -> dict[str, Any] | None:

@@ -1,0 +1,154 @@
+"""Run ``attune serve`` as a child process for benchmarks: temp data dir, free port, optional PostgreSQL.
+
+The server is a separate process from the load generator, so the figures measure the
+server, not a client sharing its interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Self
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+ATTUNE = str(Path(sys.executable).with_name("attune"))
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def proc_memory(pid: int) -> dict[str, int]:
+    """Current (VmRSS) and peak (VmHWM) resident memory of ``pid`` in bytes, from /proc."""
+    out = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                out[name] = int(value.split()[0]) * 1024
+    return out
+
+
+class BenchServer:
+    """One throw-away Attune installation served on a free port.
+
+    Use as a context manager; the data directory (and the PostgreSQL database, for that
+    backend) is removed on exit.
+    """
+
+    def __init__(self, backend: str, env: dict[str, str] | None = None) -> None:
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"backend must be sqlite or postgresql, not {backend!r}")
+        self.backend = backend
+        self.env = {**os.environ, **(env or {})}
+        self.data_dir = Path(tempfile.mkdtemp(prefix=f"attune-bench-{backend}-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.database = f"attune_bench_{uuid.uuid4().hex[:10]}" if backend == "postgresql" else None
+        self.key = ""
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+
+    @property
+    def pid(self) -> int:
+        """Process id of the server."""
+        assert self.proc is not None
+        return self.proc.pid
+
+    def _db_args(self) -> list[str]:
+        if self.database is None:
+            return []
+        return ["--database-url", f"postgresql://postgres@127.0.0.1:5432/{self.database}"]
+
+    def _pg(self, statement: str) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(statement)
+
+    def __enter__(self) -> Self:
+        try:
+            if self.database:
+                self._pg(f'CREATE DATABASE "{self.database}"')
+            init = subprocess.run(
+                [ATTUNE, "init", "--data-dir", str(self.data_dir), *self._db_args()],
+                capture_output=True,
+                text=True,
+                env=self.env,
+                check=False,
+            )
+            if init.returncode != 0:
+                raise RuntimeError(f"attune init failed:\n{init.stdout}\n{init.stderr}")
+            self.key = init.stdout.strip().splitlines()[-1]
+            self._log = open(self.data_dir / "server.log", "wb")
+            self.proc = subprocess.Popen(
+                [
+                    ATTUNE,
+                    "serve",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--port",
+                    str(self.port),
+                    *self._db_args(),
+                ],
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+            )
+            self._wait_healthy()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _wait_healthy(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited early:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"the server did not become healthy in {timeout:.0f}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines the server wrote."""
+        path = self.data_dir / "server.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def memory(self) -> dict[str, int]:
+        """Current and peak RSS of the server process."""
+        return proc_memory(self.pid)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._log is not None:
+            self._log.close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.database:
+            self._pg(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
