@@ -71,6 +71,23 @@ class RecommendSettings(BaseModel):
     cache_seconds: float = Field(10.0, description="How long a computed popularity ranking is reused.")
 
 
+class TrainingSettings(BaseModel):
+    """Model training, automatic model choice and scheduled retraining."""
+
+    retrain_every_hours: float | None = Field(
+        None, gt=0, description="Retrain in the background this often while serving (off when unset)."
+    )
+    retrain_model: str = Field("auto", description="Model a scheduled retraining fits (auto tunes and picks).")
+    retrain_promote: bool = Field(True, description="Promote a scheduled retraining's version at once.")
+    tune_trials: int = Field(20, ge=1, description="Optuna trials per candidate model in `train --model auto`.")
+    tune_timeout_seconds: float = Field(
+        150.0, gt=0, description="Time limit of the single-model tuning in `auto`, shared among them."
+    )
+    max_validation_users: int | None = Field(
+        5000, ge=1, description="Users sampled to score each tuning trial (all when unset)."
+    )
+
+
 class LakeSettings(BaseModel):
     """The Parquet lake written by the lake consumer."""
 
@@ -107,6 +124,7 @@ class Settings(BaseSettings):
     profiles: ProfileSettings = Field(default_factory=ProfileSettings)
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @classmethod

@@ -12,7 +12,7 @@ from attune import __version__
 from attune.api import problems
 from attune.api.middleware import MetricsMiddleware
 from attune.api.responses import JSONResponse
-from attune.api.routes import events, items, ops, pixel, recommendations, segment, tracker, users
+from attune.api.routes import events, items, models, ops, pixel, recommendations, segment, tracker, users
 from attune.runtime import Runtime
 
 
@@ -38,7 +38,7 @@ def create_app(runtime: Runtime, *, run_consumers: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     problems.install(app)
-    for module in (events, segment, pixel, items, users, recommendations, ops, tracker):
+    for module in (events, segment, pixel, items, users, recommendations, models, ops, tracker):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware)
     if runtime.settings.security.cors_origins:

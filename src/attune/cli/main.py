@@ -9,6 +9,7 @@ import typer
 
 from attune.cli import context
 from attune.cli.context import DatabaseUrl, DataDir, console, friendly_errors, open_runtime, settings_for
+from attune.cli.models import register as register_model_commands
 
 app = typer.Typer(
     name="attune",
@@ -171,6 +172,8 @@ def demo(
     with friendly_errors():
         run_demo(data_dir, port=port, users=users, serve=not no_serve)
 
+
+register_model_commands(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -133,3 +133,44 @@ import_runs = Table(
     Column("duplicates", Integer, nullable=False, default=0),
     Column("rejected", Integer, nullable=False, default=0),
 )
+
+# Trained model versions: configuration, training-data range, held-out metrics, artifact.
+# ``status`` is building, ready, promoted, retired or failed; the partial unique index makes
+# "at most one promoted version" a property of the store, not only of the code.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("version", String(32), primary_key=True),
+    Column("seq", Integer, nullable=False, unique=True),
+    Column("name", String(64), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("data_from", Float),
+    Column("data_to", Float),
+    Column("n_interactions", Integer, nullable=False),
+    Column("n_users", Integer, nullable=False),
+    Column("n_items", Integer, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("artifact_path", Text),
+    Column("created_at", Float, nullable=False),
+)
+Index(
+    "uq_model_versions_promoted",
+    model_versions.c.status,
+    unique=True,
+    sqlite_where=model_versions.c.status == "promoted",
+    postgresql_where=model_versions.c.status == "promoted",
+)
+
+# Every promotion and rollback, in order: the history a rollback walks back through.
+model_promotions = Table(
+    "model_promotions",
+    metadata,
+    Column("seq", OffsetType, primary_key=True, autoincrement=True),
+    Column("action", String(16), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("previous_version", String(32)),
+    Column("actor", String(200), nullable=False),
+    Column("at", Float, nullable=False),
+)
