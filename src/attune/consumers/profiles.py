@@ -88,6 +88,8 @@ class _Batch:
         self.keys = keys
         self.priority = priority
         self.links: dict[str, str] = {}
+        #: Reverse of ``links`` for the links this batch knows, so a merge re-points in O(aliases).
+        self.aliases_of: dict[str, list[str]] = {}
         self.new_links: dict[str, str] = {}
         self.profiles: dict[str, ProfileState] = {}
         self.deleted: set[str] = set()
@@ -114,7 +116,9 @@ class _Batch:
             ),
             {"keys": keys},
         )
-        self.links.update(dict(rows.all()))
+        for alias, canonical in rows.all():
+            self.links[alias] = canonical
+            self.aliases_of.setdefault(canonical, []).append(alias)
         self._load_profiles(subject_keys | set(self.links.values()))
 
     def _load_profiles(self, keys: set[str]) -> None:
@@ -154,22 +158,27 @@ class _Batch:
         """Point ``alias`` at ``canonical`` and merge the alias's history into it."""
         if alias == canonical or alias in self.links:
             return
-        self.links[alias] = canonical
-        self.new_links[alias] = canonical
+        self._point(alias, canonical)
         # Anything that pointed at the alias now points at the canonical subject.
-        for other, target in list(self.links.items()):
-            if target == alias:
-                self.links[other] = canonical
-                self.new_links[other] = canonical
+        for other in self.aliases_of.pop(alias, ()):
+            self._point(other, canonical)
+        if alias not in self.profiles:
+            # No profile means the alias was never anyone's canonical subject: no stored
+            # links, interactions or pending rows name it, so there is nothing to move.
+            return
         self.conn.execute(
             update(identity_links).where(identity_links.c.canonical_key == alias).values(canonical_key=canonical)
         )
-        if alias in self.profiles:
-            absorbed = self.profiles.pop(alias)
-            self.profile(canonical).absorb(absorbed, self.priority)
-            self.deleted.add(alias)
+        absorbed = self.profiles.pop(alias)
+        self.profile(canonical).absorb(absorbed, self.priority)
+        self.deleted.add(alias)
         self._flush_interactions()
         self.conn.execute(update(interactions).where(interactions.c.user_key == alias).values(user_key=canonical))
+
+    def _point(self, alias: str, canonical: str) -> None:
+        self.links[alias] = canonical
+        self.new_links[alias] = canonical
+        self.aliases_of.setdefault(canonical, []).append(alias)
 
     def apply(self, logged: LoggedEvent) -> None:
         """Apply one event."""
