@@ -22,10 +22,12 @@ from attune.log.sql import SqlEventLog
 from attune.profiles.identity import SubjectKeys
 from attune.profiles.reader import ProfileReader
 from attune.recommend.popularity import PopularityRanker
+from attune.recommend.promoted import PromotedModelCache
 from attune.recommend.service import RecommendationService
 from attune.settings import Settings
 from attune.storage.engine import make_engine
 from attune.storage.migrate import upgrade
+from attune.training.trainer import registry_for
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,9 @@ class Runtime:
             catalog=catalog,
             profiles=profiles,
             ranker=ranker,
-            recommendations=RecommendationService(ranker, profiles, catalog),
+            recommendations=RecommendationService(
+                ranker, profiles, catalog, PromotedModelCache(registry_for(engine, settings))
+            ),
             pipeline=pipeline,
             ingest=IngestService(settings.ingest, event_log, on_append=pipeline.notify),
         )

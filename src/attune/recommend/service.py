@@ -8,6 +8,7 @@ from typing import Any
 from attune.catalog.items import Catalog
 from attune.profiles.reader import ProfileReader
 from attune.recommend.popularity import PopularityRanker
+from attune.recommend.promoted import PromotedModelCache
 
 
 @dataclass
@@ -39,23 +40,46 @@ class Recommendations:
 
 
 class RecommendationService:
-    """Until trained models exist: time-decayed popularity minus what the user has seen.
+    """Recommendations from the promoted model, with popularity as the fallback.
 
-    Popularity is the same list for everyone, so answers say ``"personalized": false``;
-    only the exclusion of seen and unavailable items depends on the user.
+    A person the promoted model knows, or who has interactions it can fold in (their events
+    since training count at once: real time without retraining), gets the model's ranking
+    (``"personalized": true``). Everyone else, and any slot the model cannot fill, gets
+    time-decayed popularity (``"personalized": false`` when nothing came from the model).
+    Seen and unavailable items are always excluded.
     """
 
-    def __init__(self, ranker: PopularityRanker, profiles: ProfileReader, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        ranker: PopularityRanker,
+        profiles: ProfileReader,
+        catalog: Catalog,
+        models: PromotedModelCache | None = None,
+    ) -> None:
         self.ranker = ranker
         self.profiles = profiles
         self.catalog = catalog
+        self.models = models
 
     def for_user(self, user_id: str, k: int = 10, exclude: set[str] | None = None) -> Recommendations:
         """Top-``k`` items for ``user_id``; unknown users get the plain popular list."""
         key = self.profiles.canonical_key(user_id)
         seen = self.profiles.seen_items(key)
         blocked = seen | set(self.catalog.unavailable()) | (exclude or set())
-        half_life = self.ranker.half_life_days
-        reason = f"popular: most engagement over the last weeks (half-life {half_life:g} days)"
-        items = [RecommendedItem(i, s, reason) for i, s in self.ranker.top(k, blocked)]
-        return Recommendations(user_id=user_id, model="popular", personalized=False, items=items)
+        items: list[RecommendedItem] = []
+        model_name = "popular"
+        bundle = self.models.current() if self.models is not None else None
+        if bundle is not None and bundle.model.personalized and (key in bundle.model.user_index_ or seen):
+            ids, scores = bundle.model.recommend(key, k + len(blocked), extra_items=sorted(seen))
+            reason = f"{bundle.name} {bundle.version}: people with your history liked it"
+            items = [RecommendedItem(i, float(s), reason) for i, s in zip(ids, scores, strict=False) if i not in blocked][:k]
+            if items:
+                model_name = f"{bundle.name}:{bundle.version}"
+        if len(items) < k:
+            taken = blocked | {i.item_id for i in items}
+            half_life = self.ranker.half_life_days
+            reason = f"popular: most engagement over the last weeks (half-life {half_life:g} days)"
+            items += [RecommendedItem(i, s, reason) for i, s in self.ranker.top(k - len(items), taken)]
+        return Recommendations(
+            user_id=user_id, model=model_name, personalized=model_name != "popular", items=items
+        )
