@@ -19,6 +19,7 @@ ROUTES = [
     ("PUT", "/v1/items/i1", {"title": "Up"}, "admin"),
     ("POST", "/v1/items/batch", {"items": [{"item_id": "i2"}]}, "admin"),
     ("GET", "/v1/items/i1", None, "read"),
+    ("GET", "/v1/items/i1/similar", None, "read"),
     ("GET", "/v1/models", None, "admin"),
 ]
 # Need registered versions to answer 200; their admin-only scope is tested in tests/api/test_models_api.py.

@@ -74,3 +74,19 @@ def test_a_new_promotion_is_swapped_in_and_rollback_returns_to_the_previous(runt
     assert cache.current().version == "v2"
     invoke("models", "rollback", "--data-dir", data_dir)
     assert cache.refresh().version == "v1"
+
+
+def test_similar_items_come_from_the_model_and_unknown_items_are_404(runtime: Runtime) -> None:
+    from attune.errors import NotFound
+
+    answer = runtime.recommendations.similar_to("i00", k=3)
+    assert answer["model"] == "ease:v1"
+    assert [parity(i["item_id"]) for i in answer["items"]] == [0, 0, 0]
+    assert "i00" not in {i["item_id"] for i in answer["items"]}
+    with pytest.raises(NotFound):
+        runtime.recommendations.similar_to("never-heard-of", k=3)
+    # A catalog item the model has not seen yet gets popular items, labelled as such.
+    runtime.catalog.upsert([("brand-new", {"title": "New"})])
+    fresh = runtime.recommendations.similar_to("brand-new", k=2)
+    assert fresh["model"] == "popular" and len(fresh["items"]) == 2
+    assert fresh["items"][0]["reason"].startswith("popular")

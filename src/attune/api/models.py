@@ -87,6 +87,14 @@ class RecommendationsOut(BaseModel):
     items: list[RecommendedItemOut]
 
 
+class SimilarItemsOut(BaseModel):
+    """Items similar to one item."""
+
+    item_id: str
+    model: str
+    items: list[RecommendedItemOut]
+
+
 class ProfileOut(BaseModel):
     """A unified profile."""
 

@@ -98,6 +98,13 @@ class Catalog:
             raise NotFound(f"item {item_id!r} is not in the catalog")
         return Item(row["item_id"], dict(row["attributes"]), row["updated_at"])
 
+    def exists(self, item_id: str) -> bool:
+        """Whether ``item_id`` is in the catalog."""
+        if "\x00" in item_id:  # PostgreSQL cannot even compare a NUL; no stored id has one
+            return False
+        with self.engine.connect() as conn:
+            return conn.execute(select(items.c.item_id).where(items.c.item_id == item_id)).first() is not None
+
     def count(self) -> int:
         """Number of items."""
         with self.engine.connect() as conn:

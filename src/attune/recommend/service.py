@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attune.catalog.items import Catalog
+from attune.errors import NotFound, ValidationFailed
 from attune.profiles.reader import ProfileReader
 from attune.recommend.popularity import PopularityRanker
 from attune.recommend.promoted import PromotedModelCache
@@ -83,3 +84,33 @@ class RecommendationService:
         return Recommendations(
             user_id=user_id, model=model_name, personalized=model_name != "popular", items=items
         )
+
+    def similar_to(self, item_id: str, k: int = 10) -> dict[str, Any]:
+        """Items like ``item_id`` from the promoted model; popularity when it cannot say.
+
+        :class:`~attune.errors.NotFound` when neither the catalog nor the model knows the item.
+        """
+        unavailable = set(self.catalog.unavailable()) | {item_id}
+        bundle = self.models.current() if self.models is not None else None
+        items: list[RecommendedItem] = []
+        model_name = "popular"
+        if bundle is not None and item_id in bundle.model.item_index_:
+            try:
+                ids, scores = bundle.model.similar_items(item_id, k + len(unavailable))
+            except ValidationFailed:  # a model without item similarity (e.g. popularity)
+                ids, scores = [], []
+            reason = f"similar to {item_id} ({bundle.name} {bundle.version})"
+            items = [RecommendedItem(i, float(s), reason) for i, s in zip(ids, scores, strict=False) if i not in unavailable][:k]
+            if items:
+                model_name = f"{bundle.name}:{bundle.version}"
+        elif not self.catalog.exists(item_id):
+            raise NotFound(f"item {item_id!r} is neither in the catalog nor known to the model")
+        if len(items) < k:
+            reason = "popular: no similarity known for this item yet"
+            taken = unavailable | {i.item_id for i in items}
+            items += [RecommendedItem(i, s, reason) for i, s in self.ranker.top(k - len(items), taken)]
+        return {
+            "item_id": item_id,
+            "model": model_name,
+            "items": [{"item_id": i.item_id, "score": round(i.score, 6), "reason": i.reason} for i in items],
+        }
