@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import uvicorn
+from threadpoolctl import threadpool_limits
 
 from attune.api.app import create_app
 from attune.consumers.pipeline import Pipeline
@@ -107,6 +108,10 @@ def serve(settings: Settings, *, host: str | None, port: int | None, access_log:
     # tens of thousands of containers each parsed batch allocates, full collections were
     # about a sixth of ingest time and the largest pauses single requests saw.
     gc.freeze()
+    # Requests already run in parallel threads; BLAS threads inside each model call on top of
+    # them oversubscribed the 2 cores (load 7.8, p99 4.3 s at concurrency 32 in
+    # benchmarks/recommend_serving.py; 174 req/s instead of 53 with one BLAS thread).
+    blas_limits = threadpool_limits(limits=1)  # noqa: F841 - the limit holds while it lives
     retraining = retraining_for(runtime)  # None unless [training] retrain_every_hours is set
     if retraining is not None:
         retraining.start()
