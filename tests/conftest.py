@@ -155,3 +155,23 @@ def client(runtime: Runtime, keys: dict[str, str]) -> Iterator[TestClient]:
     with TestClient(create_app(runtime), headers=_bearer(keys["admin"])) as test_client:
         test_client.admin_key = keys["admin"]  # type: ignore[attr-defined]
         yield test_client
+
+
+@pytest.fixture
+def parity_checkerboard_csv(tmp_path: Path) -> Path:
+    """An interactions CSV where user uN saw 8 of the 10 items iMM with M of N's parity.
+
+    Every personalized model must recommend the two unseen items of the user's parity first.
+    """
+    import numpy as np
+
+    path = tmp_path / "interactions.csv"
+    rng = np.random.default_rng(0)
+    with path.open("w") as handle:
+        handle.write("user_id,item_id,timestamp\n")
+        t = 1_700_000_000
+        for u in range(40):
+            for i in rng.permutation([i for i in range(20) if i % 2 == u % 2])[:8]:
+                t += 60
+                handle.write(f"u{u},i{int(i):02d},{t}\n")
+    return path

@@ -6,7 +6,6 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -22,17 +21,9 @@ def parity(identifier: str) -> int:
 
 
 @pytest.fixture
-def imported(tmp_path: Path) -> Path:
+def imported(tmp_path: Path, parity_checkerboard_csv: Path) -> Path:
     """A data directory holding a parity checkerboard: each user saw 8 of the 10 items of their parity."""
-    rng = np.random.default_rng(0)
-    path = tmp_path / "interactions.csv"
-    with path.open("w") as handle:
-        handle.write("user_id,item_id,timestamp\n")
-        t = 1_700_000_000
-        for u in range(40):
-            for i in rng.permutation([i for i in range(20) if i % 2 == u % 2])[:8]:
-                t += 60
-                handle.write(f"u{u},i{int(i):02d},{t}\n")
+    path = parity_checkerboard_csv
     data_dir = tmp_path / "data"
     result = invoke("import", "interactions", path, "--data-dir", data_dir)
     assert result.exit_code == 0, result.output

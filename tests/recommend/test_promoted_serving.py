@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -26,17 +25,9 @@ def parity(item_id: str) -> int:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path):
+def runtime(tmp_path: Path, parity_checkerboard_csv: Path):
     """A checkerboard (even users like even items) imported and trained with EASE (v1 promoted)."""
-    rng = np.random.default_rng(0)
-    path = tmp_path / "interactions.csv"
-    with path.open("w") as handle:
-        handle.write("user_id,item_id,timestamp\n")
-        t = 1_700_000_000
-        for u in range(40):
-            for i in rng.permutation([i for i in range(20) if i % 2 == u % 2])[:8]:
-                t += 60
-                handle.write(f"u{u},i{int(i):02d},{t}\n")
+    path = parity_checkerboard_csv
     data_dir = tmp_path / "data"
     invoke("import", "interactions", path, "--data-dir", data_dir)
     invoke("train", "--model", "ease", "--data-dir", data_dir)
