@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_strategies import json_values as any_json
 
 from attune.runtime import Runtime
 
@@ -242,20 +243,7 @@ EVENT_FIELDS = [
     "properties",
     "traits",
 ]
-json_leaves = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**80), max_value=2**80)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20)
-)
-json_values = st.recursive(
-    json_leaves,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=15,
-)
+json_values = any_json(integers=st.integers(min_value=-(2**80), max_value=2**80))
 event_like = st.dictionaries(st.sampled_from(EVENT_FIELDS) | st.text(max_size=8), json_values, max_size=6)
 bodies = (
     json_values

@@ -69,7 +69,7 @@ def page_server(tmp_path, attune_server):
 <button id="login" onclick="attune.identify('u-7', {{plan: 'pro'}})">login</button>
 <script>attune.page();</script></body></html>"""
     )
-    handler = lambda *a, **kw: SimpleHTTPRequestHandler(*a, directory=str(site), **kw)  # noqa: E731
+    handler = lambda *a, **kw: SimpleHTTPRequestHandler(*a, directory=str(site), **kw)
     httpd = ThreadingHTTPServer(("127.0.0.1", page_port), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_strategies import json_values as any_json
 
 from attune.api.app import create_app
 
@@ -147,17 +148,7 @@ def test_odd_ids_never_break_profile_reads(client: TestClient, user_id: str) -> 
     assert response.status_code == 404
 
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=15,
-)
+json_values = any_json()
 trait_bodies = json_values | st.fixed_dictionaries(
     {"traits": json_values}, optional={"source": json_values, "timestamp": json_values}
 )
