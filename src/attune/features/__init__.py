@@ -1,0 +1,1 @@
+"""Per-person features kept current as events arrive (sliding windows, RFM, engagement)."""

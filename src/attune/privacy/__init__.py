@@ -1,0 +1,1 @@
+"""Privacy by design: consent, pseudonymization, PII minimization, encryption, erasure, audit."""

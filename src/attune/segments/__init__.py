@@ -1,0 +1,1 @@
+"""Dynamic segments: declarative rules, real-time membership, overlaps, learnt segments."""
