@@ -1,4 +1,4 @@
-"""features segments
+"""features
 
 Revision ID: 0003
 Revises: 0002
