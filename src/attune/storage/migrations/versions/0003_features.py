@@ -1,11 +1,11 @@
-"""features
+"""features: per-person feature state of the features consumer
 
 Revision ID: 0003
 Revises: 0002
 """
 
-import sqlalchemy as sa  # noqa: F401 - used once tables are added here
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0003"
 down_revision = "0002"
@@ -14,8 +14,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "feature_state",
+        sa.Column("subject_key", sa.String(length=300), nullable=False),
+        sa.Column("state", sa.LargeBinary(), nullable=False),
+        sa.Column("updated_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("subject_key"),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("feature_state")
