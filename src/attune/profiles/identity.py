@@ -1,25 +1,67 @@
 """Subject keys: the only form in which a person's ids are stored.
 
-Every table and the log refer to people through these keys, never through raw ids, so that
-pseudonymization (keyed hashing) can be switched on here without touching storage code.
+Every table and the log refer to people through these keys, never through raw ids. With
+pseudonymization on, a key is ``u:``/``a:`` followed by a keyed pseudonym
+(:mod:`attune.privacy.pseudonym`); without it, by the raw id. The prefixes stay either way, so
+:meth:`SubjectKeys.is_user` works on both.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from attune.privacy.pseudonym import Pseudonymizer, SubjectRegistry
+
 
 class SubjectKeys:
-    """Maps raw user and anonymous ids to stored subject keys and back."""
+    """Maps raw user and anonymous ids to stored subject keys and back.
+
+    ``pseudonymizer`` and ``registry`` switch pseudonymization on. Ids that already are
+    pseudonyms (events whose ids were pseudonymized at ingest, as the log stores them) map to
+    themselves, so consumers reading the log and services given raw ids agree on the key.
+    """
 
     USER = "u:"
     ANON = "a:"
 
+    def __init__(self, pseudonymizer: Pseudonymizer | None = None, registry: SubjectRegistry | None = None) -> None:
+        self.pseudonymizer = pseudonymizer
+        self.registry = registry
+
+    @property
+    def pseudonymized(self) -> bool:
+        """Whether ids are stored as pseudonyms."""
+        return self.pseudonymizer is not None
+
+    def _token(self, prefix: str, raw: str) -> str:
+        from attune.privacy.pseudonym import is_token
+
+        if is_token(raw):
+            return raw
+        p = self.pseudonymizer
+        assert p is not None
+        if len(p.order) == 1 or self.registry is None:
+            return p.token(raw)
+        # Several keys: a subject first stored under an older key keeps it until re-keyed.
+        candidates = p.tokens(raw)
+        found = self.registry.existing([prefix + t for t in candidates])
+        for token in candidates:
+            if prefix + token in found:
+                return token
+        return candidates[0]
+
     def user(self, user_id: str) -> str:
         """Key of a known user id."""
-        return self.USER + user_id
+        if self.pseudonymizer is None:
+            return self.USER + user_id
+        return self.USER + self._token(self.USER, user_id)
 
     def anon(self, anonymous_id: str) -> str:
         """Key of an anonymous (device) id."""
-        return self.ANON + anonymous_id
+        if self.pseudonymizer is None:
+            return self.ANON + anonymous_id
+        return self.ANON + self._token(self.ANON, anonymous_id)
 
     def for_event(self, user_id: str | None, anonymous_id: str | None) -> str:
         """The key an event is first attributed to: its user id, else its anonymous id."""
@@ -29,8 +71,19 @@ class SubjectKeys:
         return self.anon(anonymous_id)
 
     def display_id(self, key: str) -> str:
-        """The id to show for a key (the raw id while keys are not pseudonymized)."""
-        return key[2:]
+        """The id to show for a key: the raw id (decrypted from ``subjects`` when pseudonymized).
+
+        A pseudonym whose raw id is unknown or erased is shown as the pseudonym itself.
+        """
+        rest = key[2:]
+        if self.registry is None:
+            return rest
+        from attune.privacy.pseudonym import is_token
+
+        if not is_token(rest):
+            return rest
+        raw = self.registry.raw_id(key)
+        return raw if raw is not None else rest
 
     def is_user(self, key: str) -> bool:
         """True for keys of known users (as opposed to anonymous devices)."""

@@ -1,0 +1,199 @@
+"""Data minimization: what is kept of an event before it is stored.
+
+* IP addresses are truncated: IPv4 to its /24 network, IPv6 to its /48 (an address that
+  cannot be parsed is dropped, since nothing can be said about what it reveals).
+* Location is coarsened to city: of ``context.geo`` / ``context.location`` only country,
+  region, city and time zone are kept (latitude/longitude, postal code, street are dropped).
+* Free text (every string in ``properties``, and page URLs/referrers) is scanned for e-mail
+  addresses, phone numbers and payment card numbers (Luhn-checked), which are removed or
+  replaced by a keyed hash, as configured.
+* An optional allowlist per event type keeps only the named top-level properties.
+
+Everything here is a pure function: the input event is never changed.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from attune.events.model import Event
+
+#: Location fields kept: enough for city-level personalization, nothing finer.
+GEO_KEPT = frozenset({"country", "country_code", "region", "region_code", "city", "timezone", "continent"})
+#: Properties an allowlist always keeps: the event cannot be processed without them.
+_STRUCTURAL = {"alias": {"previous_id"}, "consent": {"purposes", "source"}}
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+# Runs of 13+ digits, optionally grouped by single spaces or dashes; card spans are found inside.
+_CARD = re.compile(r"(?<![\d])\d(?:[ \-]?\d){12,}(?![\d])")
+_PHONE = re.compile(
+    r"(?<![\w+])(?:"
+    r"\+\d(?:[\s.\-]?\(?\d\)?){6,14}"  # international: +CC followed by 7-15 digits in all
+    r"|\(?\d{2,5}\)?[\s.\-]\d{3,4}[\s.\-]\d{3,5}"  # grouped national form: (030) 1234 5678, 555-123-4567
+    r")(?![\w])"
+)
+_HAS_DIGITS = re.compile(r"\d{3}")
+
+T = TypeVar("T", Event, dict)
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn checksum of a digit string (payment card numbers pass it)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def truncate_ip(text: Any) -> str | None:
+    """IPv4 to its /24 network address, IPv6 to its /48; ``None`` for anything unparsable."""
+    if not isinstance(text, str):
+        return None
+    try:
+        ip = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+
+
+def coarsen_geo(geo: Any) -> dict[str, Any]:
+    """Only the city-level fields of a location object."""
+    if not isinstance(geo, Mapping):
+        return {}
+    return {k: v for k, v in geo.items() if k in GEO_KEPT and isinstance(v, str | int | float | bool | type(None))}
+
+
+@dataclass(frozen=True)
+class PiiScanner:
+    """Finds e-mail addresses, phone numbers and card numbers in text; removes or hashes them.
+
+    ``hasher`` (a keyed hash such as a pseudonym function) is used when ``action`` is
+    ``hash``; without one, values are removed.
+    """
+
+    action: str = "remove"
+    hasher: Callable[[str], str] | None = None
+
+    def _replace(self, kind: str, value: str) -> str:
+        if self.action == "hash" and self.hasher is not None:
+            return f"[{kind}:{self.hasher(kind + ':' + value.lower())}]"
+        return f"[{kind}]"
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every e-mail address, phone number and card number replaced."""
+        if _HAS_DIGITS.search(text):
+
+            text = _CARD.sub(lambda m: self._cards_in_run(m.group()), text)
+        if "@" in text or "%40" in text:
+            text = _EMAIL.sub(lambda m: self._replace("email", m.group().replace("%40", "@")), text)
+        if _HAS_DIGITS.search(text):
+
+            def phone(match: re.Match[str]) -> str:
+                digits = re.sub(r"\D", "", match.group())
+                return self._replace("phone", digits) if 7 <= len(digits) <= 15 else match.group()
+
+            text = _PHONE.sub(phone, text)
+        return text
+
+    def _cards_in_run(self, run: str) -> str:
+        """Replace card numbers inside a run of digit groups (a run may hold a card plus neighbours).
+
+        Candidates start and end at group boundaries (a card is typed whole or in groups), the
+        longest first; only Luhn-valid spans of 13-19 digits count.
+        """
+        groups = [(m.start(), m.end()) for m in re.finditer(r"\d+", run)]
+        out, i = [], 0
+        cursor = 0
+        while i < len(groups):
+            found = None
+            # A card has at most 19 digits, so at most 19 groups: the scan stays linear in the run.
+            for j in range(min(len(groups) - 1, i + 18), i - 1, -1):
+                digits = re.sub(r"\D", "", run[groups[i][0] : groups[j][1]])
+                if 13 <= len(digits) <= 19 and luhn_valid(digits):
+                    found = j, digits
+                    break
+            if found is None:
+                i += 1
+                continue
+            j, digits = found
+            out.append(run[cursor : groups[i][0]])
+            out.append(self._replace("card", digits))
+            cursor = groups[j][1]
+            i = j + 1
+        out.append(run[cursor:])
+        return "".join(out)
+
+    def scrub_value(self, value: Any) -> Any:
+        """Scrub every string inside a JSON value (keys are left alone)."""
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, dict):
+            return {k: self.scrub_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.scrub_value(v) for v in value]
+        return value
+
+
+@dataclass(frozen=True)
+class MinimizationPolicy:
+    """What minimization keeps; built from ``[privacy]`` settings."""
+
+    scanner: PiiScanner = field(default_factory=PiiScanner)
+    property_allowlist: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+def minimize_context(context: Mapping[str, Any], scanner: PiiScanner) -> dict[str, Any]:
+    """The context with IP truncated, location coarsened and page URLs scrubbed."""
+    out = copy.deepcopy(dict(context))
+    if "ip" in out:
+        ip = truncate_ip(out["ip"])
+        if ip is None:
+            del out["ip"]
+        else:
+            out["ip"] = ip
+    for name in ("geo", "location"):
+        if name in out:
+            out[name] = coarsen_geo(out[name])
+    page = out.get("page")
+    if isinstance(page, dict):
+        out["page"] = {k: scanner.scrub_value(v) if k in ("url", "referrer", "search", "title", "path") else v
+                       for k, v in page.items()}
+    return out
+
+
+def minimize_properties(event_type: str, properties: Mapping[str, Any], policy: MinimizationPolicy) -> dict[str, Any]:
+    """Properties after the allowlist (if any for this type) and the PII scan."""
+    allowed = policy.property_allowlist.get(event_type)
+    if allowed is not None:
+        keep = allowed | _STRUCTURAL.get(event_type, set())
+        properties = {k: v for k, v in properties.items() if k in keep}
+    return {k: policy.scanner.scrub_value(v) for k, v in properties.items()}
+
+
+def minimize(event: T, policy: MinimizationPolicy) -> T:
+    """A minimized copy of ``event`` (an :class:`Event` or its dict form)."""
+    if isinstance(event, Event):
+        return replace(
+            event,
+            context=minimize_context(event.context, policy.scanner) if event.context else {},
+            properties=minimize_properties(event.type, event.properties, policy) if event.properties else {},
+        )
+    out = dict(event)
+    if isinstance(out.get("context"), Mapping):
+        out["context"] = minimize_context(out["context"], policy.scanner)
+    if isinstance(out.get("properties"), Mapping):
+        out["properties"] = minimize_properties(str(out.get("type", "")), out["properties"], policy)
+    return out

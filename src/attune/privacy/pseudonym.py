@@ -1,0 +1,219 @@
+"""Keyed pseudonyms (HMAC-SHA256) for user and anonymous ids, with key rotation.
+
+A pseudonym looks like ``~p1.<40 hex digits>``: the id of the HMAC key that made it, then
+the first 160 bits of HMAC-SHA256(key, raw id). Without the key, a pseudonym cannot be
+linked to its raw id (not even by hashing guessed ids). The raw id is kept only in the
+``subjects`` table, encrypted under the person's data key, so display and export can show it
+and erasure (shredding the data key) makes it unrecoverable.
+
+Rotation: new subjects get pseudonyms under the newest key; a subject already stored under
+an older key keeps it (so their history stays in one place) until :func:`rekey` moves every
+stored key to the newest one.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+
+import orjson
+from sqlalchemy import Connection, Engine, Table, bindparam, select, update
+
+from attune.privacy.crypto import KeyShredded, PersonKeys
+from attune.storage.tables import subjects
+from attune.storage.upsert import insert_ignore
+
+_TOKEN = re.compile(r"^~[A-Za-z0-9_-]{1,16}\.[0-9a-f]{40}$")
+_DIGEST_BYTES = 20
+
+
+def is_token(text: str) -> bool:
+    """Whether ``text`` is a pseudonym (rather than a raw id)."""
+    return len(text) <= 58 and _TOKEN.match(text) is not None
+
+
+class Pseudonymizer:
+    """Computes pseudonyms under every configured key; the newest key is used for new subjects."""
+
+    def __init__(self, keys: dict[str, bytes], current: str) -> None:
+        if current not in keys:
+            raise ValueError(f"current pseudonym key {current!r} is not among the keys")
+        self.keys = dict(keys)
+        self.current = current
+        # Newest first: the order lookups try keys in.
+        self.order = [current, *sorted((k for k in keys if k != current), reverse=True)]
+
+    def token(self, raw_id: str, key_id: str | None = None) -> str:
+        """The pseudonym of ``raw_id`` under ``key_id`` (default: the current key)."""
+        kid = key_id or self.current
+        digest = hmac.digest(self.keys[kid], raw_id.encode("utf-8", "surrogatepass"), "sha256")
+        return f"~{kid}.{digest[:_DIGEST_BYTES].hex()}"
+
+    def tokens(self, raw_id: str) -> list[str]:
+        """The pseudonyms of ``raw_id`` under every key, newest key first."""
+        return [self.token(raw_id, kid) for kid in self.order]
+
+    @staticmethod
+    def key_id_of(token: str) -> str:
+        """The key id a pseudonym was made with."""
+        return token[1:].split(".", 1)[0]
+
+
+class SubjectRegistry:
+    """The ``subjects`` table: pseudonymized subject key -> raw id (encrypted under the person's key)."""
+
+    def __init__(self, engine: Engine, person_keys: PersonKeys, cache_size: int = 100_000) -> None:
+        self.engine = engine
+        self.person_keys = person_keys
+        self.cache_size = cache_size
+        self._known: OrderedDict[str, str] = OrderedDict()  # subject key -> raw id
+        self._lock = threading.Lock()
+
+    def _remember(self, key: str, raw: str) -> None:
+        with self._lock:
+            self._known[key] = raw
+            self._known.move_to_end(key)
+            while len(self._known) > self.cache_size:
+                self._known.popitem(last=False)
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop cached raw ids (after erasure)."""
+        with self._lock:
+            for key in keys:
+                self._known.pop(key, None)
+
+    def register(self, pairs: Iterable[tuple[str, str]], conn: Connection | None = None) -> int:
+        """Record (subject key, raw id) pairs not yet known; return how many were new to this process."""
+        fresh: dict[str, str] = {}
+        with self._lock:
+            for key, raw in pairs:
+                if key not in self._known:
+                    fresh[key] = raw
+        if not fresh:
+            return 0
+        now = time.time()
+        rows = [
+            {"subject_key": key, "key_id": Pseudonymizer.key_id_of(key[2:]),
+             "raw_id": self.person_keys.encrypt(key, raw.encode("utf-8", "surrogatepass")), "created_at": now}
+            for key, raw in fresh.items()
+        ]
+        if conn is not None:
+            insert_ignore(conn, subjects, rows)
+        else:
+            with self.engine.begin() as own:
+                insert_ignore(own, subjects, rows)
+        for key, raw in fresh.items():
+            self._remember(key, raw)
+        return len(fresh)
+
+    def existing(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` are registered subjects."""
+        with self._lock:
+            hit = {k for k in keys if k in self._known}
+        rest = [k for k in keys if k not in hit]
+        if rest:
+            with self.engine.connect() as conn:
+                hit |= set(
+                    conn.execute(
+                        select(subjects.c.subject_key).where(
+                            subjects.c.subject_key.in_(bindparam("keys", expanding=True))
+                        ),
+                        {"keys": rest},
+                    ).scalars()
+                )
+        return hit
+
+    def raw_id(self, key: str) -> str | None:
+        """The raw id of subject ``key``; ``None`` when unknown or erased."""
+        with self._lock:
+            raw = self._known.get(key)
+        if raw is not None:
+            return raw
+        with self.engine.connect() as conn:
+            blob = conn.execute(select(subjects.c.raw_id).where(subjects.c.subject_key == key)).scalar()
+        if blob is None:
+            return None
+        try:
+            raw = self.person_keys.decrypt(key, bytes(blob)).decode("utf-8", "surrogatepass")
+        except KeyShredded:
+            return None
+        self._remember(key, raw)
+        return raw
+
+
+#: (table, column) pairs that hold subject keys; other stores add theirs with :func:`register_key_column`.
+KEY_COLUMNS: list[tuple[Table, str]] = []
+
+
+def register_key_column(table: Table, column: str) -> None:
+    """Declare that ``table.column`` holds subject keys, so :func:`rekey` moves them too."""
+    if (table, column) not in KEY_COLUMNS:
+        KEY_COLUMNS.append((table, column))
+
+
+def _default_key_columns() -> None:
+    from attune.storage import tables as t
+
+    for table, column in (
+        (t.events, "user_key"), (t.events, "anon_key"), (t.profiles, "user_key"),
+        (t.identity_links, "alias_key"), (t.identity_links, "canonical_key"), (t.interactions, "user_key"),
+        (t.consent_current, "subject_key"), (t.consent_history, "subject_key"), (t.subjects, "subject_key"),
+    ):
+        register_key_column(table, column)
+
+
+_default_key_columns()
+
+
+def rekey(
+    engine: Engine,
+    pseudonymizer: Pseudonymizer,
+    registry: SubjectRegistry,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
+    """Move every subject stored under an older pseudonym key to the current key; return how many moved.
+
+    Rewrites every registered key column, the ids inside event bodies, and moves each data key.
+    Subjects whose data key was shredded cannot be re-keyed (their raw id is gone) and stay.
+    The lake is not rewritten: rebuild it with ``attune replay`` afterwards.
+    """
+    from attune.storage.tables import events
+
+    moved = 0
+    with engine.connect() as conn:
+        stale = conn.execute(
+            select(subjects.c.subject_key).where(subjects.c.key_id != pseudonymizer.current)
+        ).scalars().all()
+    for old in stale:
+        raw = registry.raw_id(old)
+        if raw is None:
+            continue
+        new = old[:2] + pseudonymizer.token(raw)
+        old_token, new_token = old[2:], new[2:]
+        with engine.begin() as conn:
+            for table, column in KEY_COLUMNS:
+                if table is subjects:
+                    continue
+                conn.execute(update(table).where(table.c[column] == old).values({column: new}))
+            conn.execute(
+                update(subjects).where(subjects.c.subject_key == old)
+                .values(subject_key=new, key_id=pseudonymizer.current)
+            )
+            registry.person_keys.rename(conn, old, new)
+            column = events.c.user_key if old.startswith("u:") else events.c.anon_key
+            rows = conn.execute(select(events.c.offset, events.c.body).where(column == new)).all()
+            for offset, body in rows:
+                data = orjson.loads(body)
+                for field in ("user_id", "anonymous_id"):
+                    if data.get(field) == old_token:
+                        data[field] = new_token
+                conn.execute(update(events).where(events.c.offset == offset).values(body=orjson.dumps(data)))
+        registry.forget([old])
+        moved += 1
+        if on_progress is not None:
+            on_progress(moved)
+    return moved
