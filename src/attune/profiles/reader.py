@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from attune.errors import NotFound
 from attune.events.timestamps import iso
@@ -43,6 +43,30 @@ class Profile:
         }
 
 
+@dataclass(frozen=True)
+class Interaction:
+    """One item event of a person, as the profiles consumer stored it."""
+
+    item_id: str
+    type: str
+    ts: float
+    value: float | None
+
+
+@dataclass(frozen=True)
+class ServingSnapshot:
+    """What serving needs to know about one person, read in one connection.
+
+    ``key`` is the canonical subject key; ``exists`` whether a profile is stored for it;
+    ``traits`` plain trait values; ``interactions`` every item event, oldest first.
+    """
+
+    key: str
+    exists: bool
+    traits: dict[str, Any]
+    interactions: tuple[Interaction, ...]
+
+
 class ProfileReader:
     """Answers profile questions from the state the profiles consumer keeps."""
 
@@ -58,15 +82,41 @@ class ProfileReader:
             # would refuse the query itself.
             return self.keys.user(user_id)
         with self.engine.connect() as conn:
-            for key in (self.keys.user(user_id), self.keys.anon(user_id)):
-                target = conn.execute(
-                    select(identity_links.c.canonical_key).where(identity_links.c.alias_key == key)
-                ).scalar()
-                if target is not None:
-                    return target
-                if conn.execute(select(profiles.c.user_key).where(profiles.c.user_key == key)).first():
-                    return key
+            return self._canonical(conn, user_id)
+
+    def _canonical(self, conn: Connection, user_id: str) -> str:
+        for key in (self.keys.user(user_id), self.keys.anon(user_id)):
+            target = conn.execute(
+                select(identity_links.c.canonical_key).where(identity_links.c.alias_key == key)
+            ).scalar()
+            if target is not None:
+                return target
+            if conn.execute(select(profiles.c.user_key).where(profiles.c.user_key == key)).first():
+                return key
         return self.keys.user(user_id)
+
+    def serving_snapshot(self, user_id: str) -> ServingSnapshot:
+        """Canonical key, traits and every item event of ``user_id`` in one connection.
+
+        Serving keeps these in memory (:class:`attune.recommend.usercache.UserCache`); this is
+        the only database read a recommendation request needs, and only on a cache miss.
+        """
+        if "\x00" in user_id:
+            return ServingSnapshot(self.keys.user(user_id), False, {}, ())
+        with self.engine.connect() as conn:
+            key = self._canonical(conn, user_id)
+            traits = conn.execute(select(profiles.c.traits).where(profiles.c.user_key == key)).first()
+            rows = conn.execute(
+                select(interactions.c.item_id, interactions.c.type, interactions.c.ts, interactions.c.value)
+                .where(interactions.c.user_key == key)
+                .order_by(interactions.c.ts, interactions.c.event_offset)
+            ).all()
+        return ServingSnapshot(
+            key=key,
+            exists=traits is not None,
+            traits=plain(dict(traits[0] or {})) if traits is not None else {},
+            interactions=tuple(Interaction(i, t, float(ts), v) for i, t, ts, v in rows),
+        )
 
     def get(self, user_id: str) -> Profile:
         """The unified profile of ``user_id``; :class:`NotFound` when nobody has that id."""

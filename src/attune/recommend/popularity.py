@@ -48,6 +48,13 @@ class PopularityRanker:
                 self._computed_at = time.monotonic()
         return self._ranking
 
+    def peek(self) -> Ranking | None:
+        """The cached ranking when still fresh (no database access), else ``None``."""
+        ranking = self._ranking
+        if ranking is not None and time.monotonic() - self._computed_at < self.cache_seconds:
+            return ranking
+        return None
+
     def invalidate(self) -> None:
         """Drop the cached ranking (after imports or replays)."""
         self._computed_at = 0.0

@@ -1,15 +1,49 @@
-"""Serving recommendations: the ranker, the user's seen items and business filters."""
+"""Serving recommendations: the promoted model, the cold-start chain, business filters, reasons.
+
+Who gets what (each item's ``reason`` names the step that produced it):
+
+- a person the model was trained on gets the model's ranking; their events since training are
+  folded in (``"because you viewed <title>"``: the touched item most similar to the
+  recommended one);
+- a new person with a few events gets item-to-item recommendations from those first events,
+  and a fold-in once they have ``fold_in_min_items`` items the model knows;
+- a person whose items the model has never seen (brand-new items) gets content similarity
+  over catalog attributes (``"similar to <title> you viewed (content)"``);
+- a person with no events gets, in order, popularity in their most confident segment
+  (``"popular in segment drama_fans"``), popularity among people with the same traits
+  (``"popular among people like you (country=fr)"``), then overall time-decayed popularity
+  (``"popular: ..."``); any slot the earlier steps cannot fill is filled by the later ones.
+
+Every answer obeys the :class:`~attune.recommend.filters.Filters` (excluded ids, categories,
+availability), never repeats an item the person touched, optionally re-ranks by MMR
+(``diversity``), and boosts categories per segment (``segment_boosts``).
+
+Speed: everything a request reads is in memory — people (:mod:`attune.recommend.usercache`),
+the catalog (:mod:`attune.recommend.catalogview`), the prepared model
+(:mod:`attune.recommend.scoring`), popularity lists. :meth:`RecommendationService.try_for_user`
+answers from memory or says it cannot (``None``); only then does the caller run
+:meth:`RecommendationService.for_user`, which may read the store, in a worker thread.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from attune.catalog.items import Catalog
-from attune.errors import NotFound, ValidationFailed
+from attune.errors import NotFound
 from attune.profiles.reader import ProfileReader
-from attune.recommend.popularity import PopularityRanker
+from attune.recommend.catalogview import CatalogSnapshot, CatalogView
+from attune.recommend.coldstart import ColdStartConfig, NoSegments, SegmentSource
+from attune.recommend.diversity import mmr
+from attune.recommend.filters import NO_FILTERS, Filters
+from attune.recommend.popularity import PopularityRanker, Ranking
 from attune.recommend.promoted import PromotedModelCache
+from attune.recommend.scoring import ServingModel, UserView, top_indices
+from attune.recommend.usercache import ProfileChanges, UserCache, UserState
 
 
 @dataclass
@@ -40,15 +74,55 @@ class Recommendations:
         }
 
 
-class RecommendationService:
-    """Recommendations from the promoted model, with popularity as the fallback.
+class ConsentCheck(Protocol):
+    """Whether a person allows personalization (the privacy module implements it, in memory)."""
 
-    A person the promoted model knows, or who has interactions it can fold in (their events
-    since training count at once: real time without retraining), gets the model's ranking
-    (``"personalized": true``). Everyone else, and any slot the model cannot fill, gets
-    time-decayed popularity (``"personalized": false`` when nothing came from the model).
-    Seen and unavailable items are always excluded.
-    """
+    def allows_personalization(self, user_key: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """Serving knobs (``[serving]`` in the settings when present)."""
+
+    #: A new person's events are folded into a user vector from this many model-known items;
+    #: below it they get item-to-item recommendations from those first events.
+    fold_in_min_items: int = 3
+    cold_start: ColdStartConfig = field(default_factory=ColdStartConfig)
+    #: Per segment, per category: score multiplier for members (weighted by confidence).
+    segment_boosts: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    user_cache_size: int = 200_000
+    user_cache_seconds: float = 600.0
+    catalog_poll_seconds: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ServingConfig:
+        """From ``settings.serving`` (any object with some of these field names), else defaults."""
+        section = getattr(settings, "serving", None)
+        if section is None:
+            return cls()
+        get = (lambda n, d: getattr(section, n, d))  # noqa: E731 - tiny accessor
+        return cls(
+            fold_in_min_items=int(get("fold_in_min_items", 3)),
+            cold_start=ColdStartConfig(
+                traits=tuple(get("demographic_traits", ColdStartConfig.traits)),
+                min_group_size=int(get("min_group_size", ColdStartConfig.min_group_size)),
+            ),
+            segment_boosts={
+                str(s): {str(c).lower(): float(f) for c, f in boosts.items()}
+                for s, boosts in dict(get("segment_boosts", {}) or {}).items()
+            },
+            user_cache_size=int(get("user_cache_size", 200_000)),
+            user_cache_seconds=float(get("user_cache_seconds", 600.0)),
+            catalog_poll_seconds=float(get("catalog_poll_seconds", 10.0)),
+        )
+
+
+class _NeedsStore(Exception):
+    """Raised inside the in-memory path when an answer needs a database read."""
+
+
+class RecommendationService:
+    """Recommendations and similar items (see the module docstring for the chain)."""
 
     def __init__(
         self,
@@ -56,59 +130,353 @@ class RecommendationService:
         profiles: ProfileReader,
         catalog: Catalog,
         models: PromotedModelCache | None = None,
+        *,
+        changes: ProfileChanges | None = None,
+        segments: SegmentSource | None = None,
+        consent: ConsentCheck | None = None,
+        config: ServingConfig | None = None,
     ) -> None:
+        self.config = config or ServingConfig()
         self.ranker = ranker
         self.profiles = profiles
         self.catalog = catalog
         self.models = models
-
-    def for_user(self, user_id: str, k: int = 10, exclude: set[str] | None = None) -> Recommendations:
-        """Top-``k`` items for ``user_id``; unknown users get the plain popular list."""
-        key = self.profiles.canonical_key(user_id)
-        seen = self.profiles.seen_items(key)
-        blocked = seen | set(self.catalog.unavailable()) | (exclude or set())
-        items: list[RecommendedItem] = []
-        model_name = "popular"
-        bundle = self.models.current() if self.models is not None else None
-        if bundle is not None and bundle.model.personalized and (key in bundle.model.user_index_ or seen):
-            ids, scores = bundle.model.recommend(key, k + len(blocked), extra_items=sorted(seen))
-            reason = f"{bundle.name} {bundle.version}: people with your history liked it"
-            items = [RecommendedItem(i, float(s), reason) for i, s in zip(ids, scores, strict=False) if i not in blocked][:k]
-            if items:
-                model_name = f"{bundle.name}:{bundle.version}"
-        if len(items) < k:
-            taken = blocked | {i.item_id for i in items}
-            half_life = self.ranker.half_life_days
-            reason = f"popular: most engagement over the last weeks (half-life {half_life:g} days)"
-            items += [RecommendedItem(i, s, reason) for i, s in self.ranker.top(k - len(items), taken)]
-        return Recommendations(
-            user_id=user_id, model=model_name, personalized=model_name != "popular", items=items
+        if models is not None:  # the prepared model follows the serving settings
+            models.fold_in_min_items = self.config.fold_in_min_items
+            models.cold_start = self.config.cold_start
+        self.segments: SegmentSource = segments or NoSegments()
+        self.consent = consent
+        self.users = UserCache(
+            profiles, changes, max_users=self.config.user_cache_size, max_age_seconds=self.config.user_cache_seconds
         )
+        self.catalog_view = CatalogView(catalog, self.config.catalog_poll_seconds)
 
-    def similar_to(self, item_id: str, k: int = 10) -> dict[str, Any]:
-        """Items like ``item_id`` from the promoted model; popularity when it cannot say.
+    # -- wiring ------------------------------------------------------------------------------
+    def watch(self, changes: ProfileChanges) -> None:
+        """Keep the people cache current from the profiles consumer's progress."""
+        self.users.changes = changes
+
+    # -- recommendations -----------------------------------------------------------------
+    def try_for_user(self, user_id: str, k: int = 10, filters: Filters = NO_FILTERS) -> Recommendations | None:
+        """The answer from memory alone, or ``None`` when it needs the store (then call :meth:`for_user`)."""
+        state = self.users.peek(user_id)
+        snapshot = self.catalog_view.peek()
+        ranking = self.ranker.peek()
+        if state is None or snapshot is None:
+            return None
+        try:
+            return self._answer(state, k, filters, snapshot, ranking, allow_store=False)
+        except _NeedsStore:
+            return None
+
+    def for_user(
+        self, user_id: str, k: int = 10, exclude: set[str] | None = None, filters: Filters | None = None
+    ) -> Recommendations:
+        """Top-``k`` items for ``user_id``; unknown users get a non-personalized list, never an error."""
+        filters = filters or NO_FILTERS
+        if exclude:
+            filters = Filters(filters.exclude | frozenset(exclude), filters.categories, filters.exclude_categories, filters.diversity)
+        state = self.users.get(user_id)
+        return self._answer(state, k, filters, self.catalog_view.get(), self.ranker.ranking(), allow_store=True)
+
+    def _answer(
+        self,
+        state: UserState,
+        k: int,
+        filters: Filters,
+        catalog: CatalogSnapshot,
+        ranking: Ranking | None,
+        *,
+        allow_store: bool,
+    ) -> Recommendations:
+        serving = self.models.serving() if self.models is not None else None
+        allowed = self.consent is None or self.consent.allows_personalization(state.key)
+        segments = self.segments.segments_of(state.key) if allowed else []
+        boosts = self._boosts(segments)
+        items: list[RecommendedItem] = []
+        model = "popular"
+        if allowed and serving is not None and serving.personalized:
+            view = serving.view(state)
+            if view.mode in ("model", "fold-in", "session"):
+                items = self._from_model(serving, view, k, filters, catalog, boosts)
+                model = serving.label if items else model
+            elif view.mode == "content":
+                items = self._from_content(state, k, filters, catalog)
+                model = "content" if items else model
+        elif allowed and state.items:
+            items = self._from_content(state, k, filters, catalog)
+            model = "content" if items else model
+        if len(items) < k:
+            taken = {i.item_id for i in items}
+            items += self._cold_start(state, k - len(items), filters, catalog, ranking, serving, segments, boosts, taken, allow_store)
+        return Recommendations(user_id=state.user_id, model=model, personalized=model != "popular", items=items)
+
+    # -- the model ---------------------------------------------------------------------------
+    def _from_model(
+        self,
+        serving: ServingModel,
+        view: UserView,
+        k: int,
+        filters: Filters,
+        catalog: CatalogSnapshot,
+        boosts: list[tuple[frozenset[str], float, str]],
+    ) -> list[RecommendedItem]:
+        pool = k if filters.diversity <= 0 else max(3 * k, 30)
+        picked = None
+        if serving.use_ann and view.vector is not None and not filters.categories:
+            picked = self._ann_candidates(serving, view, pool, filters, catalog)
+        if picked is None:
+            scores = serving.scores(view)
+            self._apply_boosts(serving, scores, catalog, boosts)
+            self._block(serving, scores, view.seen, filters, catalog)
+            idx = top_indices(scores, pool)
+            picked = (idx, scores[idx].astype(np.float64))  # copy: the buffer is reused
+        idx, values = picked
+        if filters.diversity > 0 and len(idx) > 1:
+            similarity = serving.similarity_matrix(idx, idx)
+            if similarity is not None:
+                order = mmr(values, similarity, k, filters.diversity)
+                idx, values = idx[order], values[order]
+        idx, values = idx[:k], values[:k]
+        reasons = self._explain(serving, view, idx, catalog, boosts)
+        return [RecommendedItem(serving.item_ids[j], float(s), r) for j, s, r in zip(idx, values, reasons, strict=True)]
+
+    def _ann_candidates(
+        self, serving: ServingModel, view: UserView, pool: int, filters: Filters, catalog: CatalogSnapshot
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Top candidates from the ANN graph; ``None`` when filters leave too few (use exact scoring)."""
+        unavailable = serving.unavailable(catalog)
+        blocked = set(view.seen.tolist()) | set(serving.indices(filters.exclude).tolist())
+        wanted = pool + len(blocked) + min(len(unavailable), 1000) + 10
+        kind = "similar" if view.mode == "session" else "score"
+        keys, sims = serving.model._index(kind).search(view.vector, wanted)
+        excluded_cats = serving.in_categories(catalog, filters.exclude_categories) if filters.exclude_categories else None
+        unavailable_set = self._unavailable_set(serving, catalog)
+        out_idx: list[int] = []
+        out_val: list[float] = []
+        for j, s in zip(keys[0].tolist(), sims[0].tolist(), strict=True):
+            if j < 0 or j in blocked or j in unavailable_set or (excluded_cats is not None and excluded_cats[j]):
+                continue
+            out_idx.append(j)
+            out_val.append(s)
+            if len(out_idx) >= pool:
+                break
+        if len(out_idx) < pool and len(out_idx) < serving.n_items - len(blocked) - len(unavailable_set):
+            return None
+        return np.array(out_idx, dtype=np.int64), np.array(out_val)
+
+    @staticmethod
+    def _unavailable_set(serving: ServingModel, catalog: CatalogSnapshot) -> set[int]:
+        key = ("unavailable-set", catalog.generation)
+        found = serving._per_catalog.get(key)
+        if found is None:
+            found = set(serving.unavailable(catalog).tolist())
+            serving._remember(key, found)
+        return found
+
+    def _block(
+        self, serving: ServingModel, scores: np.ndarray, seen: np.ndarray, filters: Filters, catalog: CatalogSnapshot
+    ) -> None:
+        scores[seen] = -np.inf
+        scores[serving.unavailable(catalog)] = -np.inf
+        if filters.exclude:
+            scores[serving.indices(filters.exclude)] = -np.inf
+        if filters.categories:
+            scores[~serving.in_categories(catalog, filters.categories)] = -np.inf
+        if filters.exclude_categories:
+            scores[serving.in_categories(catalog, filters.exclude_categories)] = -np.inf
+
+    # -- segment boosts ----------------------------------------------------------------------
+    def _boosts(self, segments: list[tuple[str, float]]) -> list[tuple[frozenset[str], float, str]]:
+        """(category, effective factor, segment) for the person's segments with configured boosts."""
+        out = []
+        for name, confidence in segments:
+            for category, factor in self.config.segment_boosts.get(name, {}).items():
+                effective = 1.0 + max(0.0, min(1.0, float(confidence))) * (float(factor) - 1.0)
+                if effective != 1.0 and effective > 0:
+                    out.append((frozenset({category}), effective, name))
+        return out
+
+    @staticmethod
+    def _apply_boosts(
+        serving: ServingModel, scores: np.ndarray, catalog: CatalogSnapshot, boosts: list[tuple[frozenset[str], float, str]]
+    ) -> None:
+        for category, factor, _ in boosts:
+            mask = serving.in_categories(catalog, category)
+            values = scores[mask]
+            # Multiply positive scores and divide negative ones: a boost always moves an item up.
+            scores[mask] = np.where(values > 0, values * factor, values / factor)
+
+    # -- explanations --------------------------------------------------------------------------
+    def _explain(
+        self,
+        serving: ServingModel,
+        view: UserView,
+        idx: np.ndarray,
+        catalog: CatalogSnapshot,
+        boosts: list[tuple[frozenset[str], float, str]],
+    ) -> list[str]:
+        reasons = [f"{serving.name} {serving.version}: people with your history liked it"] * len(idx)
+        similarity = serving.similarity_matrix(idx, view.sources) if len(view.sources) else None
+        if similarity is not None and similarity.size:
+            best = similarity.argmax(axis=1)
+            reasons = [
+                f"because you viewed {catalog.title(serving.item_ids[int(view.sources[b])])}" for b in best
+            ]
+        if boosts:
+            for n, j in enumerate(idx):
+                segs = [s for cats, _, s in boosts if catalog.in_categories(serving.item_ids[j], cats)]
+                if segs:
+                    reasons[n] += f"; boosted in segment {segs[0]}"
+        return reasons
+
+    # -- content ------------------------------------------------------------------------------
+    def _from_content(
+        self, state: UserState, k: int, filters: Filters, catalog: CatalogSnapshot
+    ) -> list[RecommendedItem]:
+        found = catalog.content_similar(state.items[-50:], exclude=state.seen | filters.exclude)
+        out = []
+        for item_id, score, source in found:
+            if self._passes(item_id, filters, catalog):
+                out.append(RecommendedItem(item_id, score, f"similar to {catalog.title(source)} you viewed (content)"))
+                if len(out) >= k:
+                    break
+        return out
+
+    @staticmethod
+    def _passes(item_id: str, filters: Filters, catalog: CatalogSnapshot) -> bool:
+        if item_id in filters.exclude or item_id in catalog.unavailable:
+            return False
+        if filters.categories and not catalog.in_categories(item_id, filters.categories):
+            return False
+        return not (filters.exclude_categories and catalog.in_categories(item_id, filters.exclude_categories))
+
+    # -- cold start ------------------------------------------------------------------------------
+    def _cold_start(
+        self,
+        state: UserState,
+        k: int,
+        filters: Filters,
+        catalog: CatalogSnapshot,
+        ranking: Ranking | None,
+        serving: ServingModel | None,
+        segments: list[tuple[str, float]],
+        boosts: list[tuple[frozenset[str], float, str]],
+        taken: set[str],
+        allow_store: bool,
+    ) -> list[RecommendedItem]:
+        blocked = state.seen | taken
+        out: list[RecommendedItem] = []
+        lists: list[tuple[list[str], np.ndarray | list[float], str]] = []
+        if serving is not None:
+            for name, _confidence in sorted(segments, key=lambda s: -s[1]):
+                items, scores = serving.groups.for_segment(name, self.segments.members(name))
+                if items:
+                    lists.append((items, scores, f"popular in segment {name}"))
+            if state.traits and any(t in state.traits for t in serving.groups.config.traits):
+                if serving.groups._traits is None and not allow_store:
+                    raise _NeedsStore
+                group = serving.groups.for_traits(self.profiles.engine, state.traits)
+                if group is not None:
+                    described, items, scores = group
+                    lists.append((items, scores, f"popular among people like you ({described})"))
+        if ranking is None:
+            if not allow_store:
+                raise _NeedsStore
+            ranking = self.ranker.ranking()
+        half_life = self.ranker.half_life_days
+        lists.append(
+            (ranking.item_ids, ranking.scores, f"popular: most engagement over the last weeks (half-life {half_life:g} days)")
+        )
+        for items, scores, reason in lists:
+            pool: list[tuple[str, float]] = []
+            want = k - len(out) if not boosts else 5 * (k - len(out))
+            for item_id, score in zip(items, scores, strict=False):
+                if item_id in blocked or not self._passes(item_id, filters, catalog):
+                    continue
+                pool.append((item_id, float(score)))
+                if len(pool) >= want:
+                    break
+            if boosts:
+                pool = sorted(
+                    ((i, s * self._factor(i, catalog, boosts)) for i, s in pool), key=lambda p: -p[1]
+                )[: k - len(out)]
+            for item_id, score in pool:
+                out.append(RecommendedItem(item_id, score, reason))
+                blocked = blocked | {item_id}
+            if len(out) >= k:
+                break
+        return out
+
+    @staticmethod
+    def _factor(item_id: str, catalog: CatalogSnapshot, boosts: list[tuple[frozenset[str], float, str]]) -> float:
+        factor = 1.0
+        for cats, f, _ in boosts:
+            if catalog.in_categories(item_id, cats):
+                factor *= f
+        return factor
+
+    # -- similar items ---------------------------------------------------------------------------
+    def try_similar_to(self, item_id: str, k: int = 10, filters: Filters = NO_FILTERS) -> dict[str, Any] | None:
+        """:meth:`similar_to` from memory alone, or ``None`` when it needs the store."""
+        snapshot = self.catalog_view.peek()
+        ranking = self.ranker.peek()
+        if snapshot is None or ranking is None:
+            return None
+        return self._similar(item_id, k, filters, snapshot, ranking)
+
+    def similar_to(self, item_id: str, k: int = 10, filters: Filters | None = None) -> dict[str, Any]:
+        """Items like ``item_id``: from the promoted model, by content for items it has not seen, else popular.
 
         :class:`~attune.errors.NotFound` when neither the catalog nor the model knows the item.
         """
-        unavailable = set(self.catalog.unavailable()) | {item_id}
-        bundle = self.models.current() if self.models is not None else None
+        return self._similar(item_id, k, filters or NO_FILTERS, self.catalog_view.get(), self.ranker.ranking())
+
+    def _similar(
+        self, item_id: str, k: int, filters: Filters, catalog: CatalogSnapshot, ranking: Ranking
+    ) -> dict[str, Any]:
+        serving = self.models.serving() if self.models is not None else None
         items: list[RecommendedItem] = []
         model_name = "popular"
-        if bundle is not None and item_id in bundle.model.item_index_:
-            try:
-                ids, scores = bundle.model.similar_items(item_id, k + len(unavailable))
-            except ValidationFailed:  # a model without item similarity (e.g. popularity)
-                ids, scores = [], []
-            reason = f"similar to {item_id} ({bundle.name} {bundle.version})"
-            items = [RecommendedItem(i, float(s), reason) for i, s in zip(ids, scores, strict=False) if i not in unavailable][:k]
-            if items:
-                model_name = f"{bundle.name}:{bundle.version}"
-        elif not self.catalog.exists(item_id):
+        in_model = serving is not None and item_id in serving.item_index
+        if not in_model and not catalog.exists(item_id):
             raise NotFound(f"item {item_id!r} is neither in the catalog nor known to the model")
+        title = catalog.title(item_id)
+        if in_model and serving is not None and serving.similarity_matrix(np.zeros(1, np.int64), np.zeros(1, np.int64)) is not None:
+            j = serving.item_index[item_id]
+            view = UserView("similar", np.array([j], dtype=np.int64), np.array([j], dtype=np.int64))
+            pool = k if filters.diversity <= 0 else max(3 * k, 30)
+            scores = serving.similarity_scores(j)
+            self._block(serving, scores, view.seen, filters, catalog)
+            idx = top_indices(scores, pool)
+            values = scores[idx].astype(np.float64)
+            if filters.diversity > 0 and len(idx) > 1:
+                similarity = serving.similarity_matrix(idx, idx)
+                if similarity is not None:
+                    order = mmr(values, similarity, k, filters.diversity)
+                    idx, values = idx[order], values[order]
+            items = [
+                RecommendedItem(serving.item_ids[i], float(s), f"similar to {title}")
+                for i, s in zip(idx[:k], values[:k], strict=True)
+            ]
+            model_name = serving.label if items else model_name
+        if not items and catalog.exists(item_id):
+            found = catalog.content_similar([item_id], exclude=filters.exclude | {item_id})
+            for other, score, _ in found:
+                if self._passes(other, filters, catalog):
+                    items.append(RecommendedItem(other, score, f"similar content to {title} (no interactions yet)"))
+                    if len(items) >= k:
+                        break
+            model_name = "content" if items else model_name
         if len(items) < k:
+            taken = {i.item_id for i in items} | {item_id}
             reason = "popular: no similarity known for this item yet"
-            taken = unavailable | {i.item_id for i in items}
-            items += [RecommendedItem(i, s, reason) for i, s in self.ranker.top(k - len(items), taken)]
+            for other, score in zip(ranking.item_ids, ranking.scores, strict=True):
+                if other in taken or not self._passes(other, filters, catalog):
+                    continue
+                items.append(RecommendedItem(other, float(score), reason))
+                if len(items) >= k:
+                    break
         return {
             "item_id": item_id,
             "model": model_name,
