@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class RejectionOut(BaseModel):
@@ -107,3 +107,15 @@ class ProfileOut(BaseModel):
     anonymous_ids: list[str]
     merged_user_ids: list[str]
     recent_interactions: list[dict[str, Any]]
+
+
+class ProblemOut(BaseModel):
+    """An error answer, ``application/problem+json`` (RFC 9457); extension members may follow."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(..., description="Always 'about:blank': the status and title say what happened.")
+    title: str = Field(..., description="Short name of the kind of error.")
+    status: int = Field(..., description="The HTTP status code.")
+    detail: str = Field(..., description="What went wrong with this request, in words.")
+    errors: list[str] | None = Field(None, description="Every fault, as 'field: reason'.")

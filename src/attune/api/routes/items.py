@@ -8,8 +8,9 @@ from fastapi.concurrency import run_in_threadpool
 from attune.api.auth import AdminKey, ReadKey
 from attune.api.body import read_json
 from attune.api.models import ItemOut, ItemsBatchRequest, ItemsBatchResponse
+from attune.api.problems import problem_responses
 from attune.api.responses import JSONResponse
-from attune.catalog.items import check_item
+from attune.catalog.items import Item, check_item
 from attune.errors import PayloadTooLarge, ValidationFailed
 from attune.events.timestamps import iso
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1/items", tags=["items"])
 MAX_BATCH_ITEMS = 1000
 
 
-def _item_out(item) -> dict:  # noqa: ANN001 - catalog Item
+def _item_out(item: Item) -> dict:
     return {"item_id": item.item_id, "attributes": item.attributes, "updated_at": iso(item.updated_at)}
 
 
@@ -53,7 +54,25 @@ async def post_items_batch(request: Request) -> JSONResponse:
     return JSONResponse({"upserted": upserted, "rejected": rejected})
 
 
-@router.put("/{item_id}", response_model=ItemOut, dependencies=[AdminKey])
+@router.put(
+    "/{item_id}",
+    response_model=ItemOut,
+    dependencies=[AdminKey],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": 'The item\'s attributes (or {"attributes": {...}}).',
+                        "additionalProperties": True,
+                    }
+                }
+            },
+        }
+    },
+)
 async def put_item(item_id: str, request: Request) -> JSONResponse:
     """Create or replace one item; the body is its attributes."""
     runtime = request.app.state.runtime
@@ -68,7 +87,7 @@ async def put_item(item_id: str, request: Request) -> JSONResponse:
     return JSONResponse(_item_out(item))
 
 
-@router.get("/{item_id}", response_model=ItemOut, dependencies=[ReadKey])
+@router.get("/{item_id}", response_model=ItemOut, dependencies=[ReadKey], responses=problem_responses(404))
 async def get_item(item_id: str, request: Request) -> JSONResponse:
     """One item."""
     item = await run_in_threadpool(request.app.state.runtime.catalog.get, item_id)

@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from attune.api.auth import AdminKey
+from attune.api.problems import problem_responses
 from attune.api.responses import JSONResponse
 from attune.auth.keys import ApiKey
 from attune.events.timestamps import iso
@@ -94,14 +95,14 @@ async def list_models(request: Request) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(read))
 
 
-@router.post("/rollback", response_model=ModelVersionOut)
+@router.post("/rollback", response_model=ModelVersionOut, responses=problem_responses(409))
 async def rollback(request: Request, key: ApiKey = AdminKey) -> JSONResponse:
     """Promote again the version promoted before the current one (409 when there is none)."""
     entry = await run_in_threadpool(_registry(request).rollback, f"api:{key.key_id}")
     return JSONResponse(_version_out(entry))
 
 
-@router.post("/{version}/promote", response_model=ModelVersionOut)
+@router.post("/{version}/promote", response_model=ModelVersionOut, responses=problem_responses(404, 409, 422))
 async def promote(version: str, request: Request, key: ApiKey = AdminKey) -> JSONResponse:
     """Make ``version`` the one serving uses (404 unknown, 422 not promotable)."""
     entry = await run_in_threadpool(_registry(request).promote, version, f"api:{key.key_id}")

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from attune.api.responses import JSONResponse
@@ -13,13 +14,37 @@ from attune.api.responses import JSONResponse
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+class HealthOut(BaseModel):
+    """``GET /healthz``."""
+
+    status: str = Field(..., description="Always 'ok' when the process answers.")
+
+
+class ConsumerStateOut(BaseModel):
+    """Where one consumer stands in the event log."""
+
+    position: int
+    lag: int
+
+
+class ReadyOut(BaseModel):
+    """``GET /readyz``: ready with log and consumer positions, or unavailable with the reason."""
+
+    status: str = Field(..., description="'ready' or 'unavailable'.")
+    log_head: int | None = None
+    consumers: dict[str, ConsumerStateOut] | None = None
+    detail: str | None = Field(None, description="Why the service is not ready.")
+
+
+@router.get("/healthz", response_model=HealthOut)
 async def healthz() -> JSONResponse:
     """The process is alive."""
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz", response_model=ReadyOut, responses={503: {"model": ReadyOut, "description": "Not ready"}}
+)
 async def readyz(request: Request) -> JSONResponse:
     """The store answers and consumers are running; 503 otherwise."""
     runtime = request.app.state.runtime
@@ -30,7 +55,10 @@ async def readyz(request: Request) -> JSONResponse:
         head = runtime.log.head()
         return {
             "log_head": head,
-            "consumers": {r.consumer.name: {"position": r.cursor, "lag": head - r.cursor} for r in runtime.pipeline.runners},
+            "consumers": {
+                r.consumer.name: {"position": r.cursor, "lag": head - r.cursor}
+                for r in runtime.pipeline.runners
+            },
         }
 
     try:
@@ -40,7 +68,11 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", **details})
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"description": "Prometheus text exposition", "content": {CONTENT_TYPE_LATEST: {}}}},
+)
 async def metrics() -> Response:
     """Prometheus metrics."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -16,7 +16,14 @@ log = logging.getLogger(__name__)
 
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _FIELDS = {"type", "user_id", "anonymous_id", "item_id", "event_id", "timestamp"}
-_SHORT = {"t": "type", "uid": "user_id", "aid": "anonymous_id", "iid": "item_id", "eid": "event_id", "ts": "timestamp"}
+_SHORT = {
+    "t": "type",
+    "uid": "user_id",
+    "aid": "anonymous_id",
+    "iid": "item_id",
+    "eid": "event_id",
+    "ts": "timestamp",
+}
 
 
 def pixel_event(request: Request) -> dict:
@@ -54,7 +61,11 @@ def pixel_event(request: Request) -> dict:
     return event
 
 
-@router.get("/pixel.gif", responses={200: {"content": {"image/gif": {}}}})
+@router.get(
+    "/pixel.gif",
+    response_class=Response,
+    responses={200: {"description": "A 1×1 transparent GIF", "content": {"image/gif": {}}}},
+)
 async def pixel(request: Request) -> Response:
     """Record a page view or e-mail open; always answers a 1×1 GIF, even when the event is refused."""
     runtime = request.app.state.runtime

@@ -17,7 +17,13 @@ def _script() -> bytes:
     return (STATIC / "attune.js").read_bytes()
 
 
-@router.get("/tracker.js", responses={200: {"content": {"application/javascript": {}}}})
+@router.get(
+    "/tracker.js",
+    response_class=Response,
+    responses={200: {"description": "The tracker script", "content": {"application/javascript": {}}}},
+)
 async def tracker() -> Response:
     """The tracker: ``attune.init({host, writeKey}); attune.page(); attune.track(type, props)``."""
-    return Response(_script(), media_type="application/javascript", headers={"Cache-Control": "public, max-age=3600"})
+    return Response(
+        _script(), media_type="application/javascript", headers={"Cache-Control": "public, max-age=3600"}
+    )

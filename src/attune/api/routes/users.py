@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from attune.api.auth import AdminKey, ReadKey
 from attune.api.body import read_json
 from attune.api.models import ProfileOut, UsersBatchRequest, UsersBatchResponse, UserTraitsRequest
+from attune.api.problems import problem_responses
 from attune.api.responses import JSONResponse
 from attune.errors import PayloadTooLarge, ValidationFailed
 
@@ -19,7 +20,19 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
     response_model=ProfileOut,
     dependencies=[AdminKey],
     openapi_extra={
-        "requestBody": {"content": {"application/json": {"schema": UserTraitsRequest.model_json_schema()}}}
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            UserTraitsRequest.model_json_schema(),
+                            {"type": "object", "description": "Bare traits: the object is the traits."},
+                        ]
+                    }
+                }
+            },
+        }
     },
 )
 async def put_user(user_id: str, request: Request) -> JSONResponse:
@@ -35,7 +48,8 @@ async def put_user(user_id: str, request: Request) -> JSONResponse:
     if report.rejected:
         raise ValidationFailed("the traits were refused", errors=report.rejected[0].errors)
     await run_in_threadpool(runtime.pipeline.wait_for, report.last_offset)
-    profile = await run_in_threadpool(runtime.profiles.get, user_id)
+    # Ingestion trims ids (any Unicode space, e.g. U+0085), so read back the id it stored.
+    profile = await run_in_threadpool(runtime.profiles.get, user_id.strip())
     return JSONResponse(profile.to_dict())
 
 
@@ -57,7 +71,9 @@ def identify_event(user_id: object, body: object) -> dict:
     else:
         traits, source, timestamp = body, "api", None
     if not isinstance(source, str) or not source.strip():
-        raise ValidationFailed("source must be a non-empty string", errors=["source: must be a non-empty string"])
+        raise ValidationFailed(
+            "source must be a non-empty string", errors=["source: must be a non-empty string"]
+        )
     event = {"type": "identify", "user_id": user_id, "traits": traits, "context": {"source": source}}
     if timestamp is not None:
         event["timestamp"] = timestamp
@@ -104,7 +120,9 @@ async def post_users_batch(request: Request) -> JSONResponse:
     return JSONResponse({"upserted": report.accepted + report.duplicates, "rejected": rejected})
 
 
-@router.get("/{user_id}/profile", response_model=ProfileOut, dependencies=[ReadKey])
+@router.get(
+    "/{user_id}/profile", response_model=ProfileOut, dependencies=[ReadKey], responses=problem_responses(404)
+)
 async def get_profile(user_id: str, request: Request) -> JSONResponse:
     """The unified profile: traits (with their sources), activity counts, linked ids, recent interactions."""
     profile = await run_in_threadpool(request.app.state.runtime.profiles.get, user_id)
