@@ -126,6 +126,8 @@ class PersonKeys:
             for key in keys:
                 self._cache.pop(key, None)
         with self.engine.begin() as conn:
+            if self.engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA secure_delete=ON")  # zero the freed page bytes
             return conn.execute(
                 delete(person_keys).where(person_keys.c.subject_key.in_(bindparam("keys", expanding=True))),
                 {"keys": keys},

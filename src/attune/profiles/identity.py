@@ -34,10 +34,10 @@ class SubjectKeys:
         """Whether ids are stored as pseudonyms."""
         return self.pseudonymizer is not None
 
-    def _token(self, prefix: str, raw: str) -> str:
+    def _token(self, prefix: str, raw: str, *, trust_tokens: bool = True) -> str:
         from attune.privacy.pseudonym import is_token
 
-        if is_token(raw):
+        if trust_tokens and is_token(raw):
             return raw
         p = self.pseudonymizer
         assert p is not None
@@ -62,6 +62,12 @@ class SubjectKeys:
         if self.pseudonymizer is None:
             return self.ANON + anonymous_id
         return self.ANON + self._token(self.ANON, anonymous_id)
+
+    def from_raw(self, prefix: str, raw_id: str) -> str:
+        """Key of an id known to be raw (ingest): hashed even when it looks like a pseudonym."""
+        if self.pseudonymizer is None:
+            return prefix + raw_id
+        return prefix + self._token(prefix, raw_id, trust_tokens=False)
 
     def for_event(self, user_id: str | None, anonymous_id: str | None) -> str:
         """The key an event is first attributed to: its user id, else its anonymous id."""

@@ -1,0 +1,240 @@
+"""Consent: purposes, decisions with history, defaults by mode, and a fast ``allows`` check.
+
+A decision is ``granted``, ``denied`` or ``withdrawn`` for one purpose of one subject (a user
+key or an anonymous key), with the time and the source that recorded it. The current state
+lives in ``consent_current``, every decision ever made in ``consent_history``.
+
+Resolution of ``allows(subject, purpose)``: the subject's canonical person (a user's consent
+covers the anonymous ids linked to them) decides first, then the subject's own decision,
+then the default: granted for opt-out purposes, denied for opt-in ones. ``withdrawn`` and
+``denied`` both refuse. Answers are cached in memory; a change made through this service
+clears the cache at once (withdrawal takes effect on the next request), changes made by
+other processes are seen after ``consent_cache_seconds``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, delete, insert, select
+
+from attune.errors import ValidationFailed
+from attune.events.model import Event
+from attune.profiles.identity import SubjectKeys
+from attune.settings import PrivacySettings
+from attune.storage.tables import consent_current, consent_history, identity_links
+from attune.storage.upsert import upsert
+
+STATES = ("granted", "denied", "withdrawn")
+CONSENT_EVENT = "consent"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChange:
+    """One decision to record."""
+
+    subject_key: str
+    purpose: str
+    state: str
+    source: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    """A stored decision (current or historical)."""
+
+    purpose: str
+    state: str
+    source: str
+    at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        from attune.events.timestamps import iso
+
+        return {"purpose": self.purpose, "state": self.state, "source": self.source, "at": iso(self.at)}
+
+
+def parse_purposes(body: Any, purposes: Iterable[str], field: str = "purposes") -> dict[str, str]:
+    """Validate ``{"purpose": "state"}``; :class:`ValidationFailed` names every bad entry."""
+    if not isinstance(body, Mapping) or not body:
+        raise ValidationFailed(f"{field} must be a non-empty object", errors=[f"{field}: must be a non-empty object"])
+    known = set(purposes)
+    errors = []
+    for name, state in body.items():
+        if name not in known:
+            errors.append(f"{field}.{name}: unknown purpose; use {', '.join(sorted(known))}")
+        elif state not in STATES:
+            errors.append(f"{field}.{name}: state must be one of {', '.join(STATES)}")
+    if errors:
+        raise ValidationFailed("invalid consent", errors=errors)
+    return dict(body)
+
+
+def consent_changes(event: Event, keys: SubjectKeys, purposes: Iterable[str]) -> list[ConsentChange]:
+    """The decisions a ``consent`` event carries (pure; :class:`ValidationFailed` when malformed).
+
+    The event's ``properties`` hold ``{"purposes": {...}, "source": "..."}``; the decisions apply
+    to its user id, else its anonymous id, at the event's timestamp.
+    """
+    if event.type != CONSENT_EVENT:
+        return []
+    props = event.properties or {}
+    states = parse_purposes(props.get("purposes"), purposes, "properties.purposes")
+    source = props.get("source") or event.context.get("source") or "event"
+    if not isinstance(source, str):
+        raise ValidationFailed("properties.source must be a string", errors=["properties.source: must be a string"])
+    subject = keys.for_event(event.user_id, event.anonymous_id)
+    return [ConsentChange(subject, p, s, source[:200], event.timestamp) for p, s in states.items()]
+
+
+class ConsentService:
+    """Records decisions and answers ``allows`` quickly."""
+
+    def __init__(self, engine: Engine, settings: PrivacySettings, keys: SubjectKeys) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.keys = keys
+        self._cache: dict[str, tuple[float, dict[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def purposes(self) -> list[str]:
+        """The configured purposes."""
+        return list(self.settings.purposes)
+
+    def default(self, purpose: str) -> str:
+        """The state of a purpose nobody decided: by its mode (opt-in denies, opt-out grants)."""
+        mode = self.settings.purpose_modes.get(purpose, self.settings.consent_mode)
+        return "denied" if mode == "opt-in" else "granted"
+
+    # -- writes ------------------------------------------------------------
+    def record(self, changes: list[ConsentChange]) -> None:
+        """Store decisions (current + history) and clear the cache."""
+        if not changes:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(consent_history),
+                [{"subject_key": c.subject_key, "purpose": c.purpose, "state": c.state, "source": c.source,
+                  "at": c.at} for c in changes],
+            )
+            latest: dict[tuple[str, str], ConsentChange] = {}
+            for c in changes:
+                latest[(c.subject_key, c.purpose)] = c
+            upsert(
+                conn,
+                consent_current,
+                [{"subject_key": c.subject_key, "purpose": c.purpose, "state": c.state, "source": c.source,
+                  "updated_at": c.at} for c in latest.values()],
+                ["subject_key", "purpose"],
+            )
+        self.invalidate()
+
+    def set(self, user_id: str, purposes: Any, source: Any, *, at: float | None = None) -> list[ConsentChange]:
+        """Record the decisions of a known user (the API's PUT); return them."""
+        states = parse_purposes(purposes, self.purposes)
+        if not isinstance(source, str) or not source.strip() or len(source) > 200:
+            raise ValidationFailed("source must be a non-empty string", errors=["source: 1 to 200 characters"])
+        key = self.keys.user(user_id)
+        now = time.time() if at is None else at
+        changes = [ConsentChange(key, p, s, source, now) for p, s in states.items()]
+        self.record(changes)
+        return changes
+
+    def invalidate(self) -> None:
+        """Forget every cached answer."""
+        with self._lock:
+            self._cache.clear()
+
+    def forget(self, subject_keys: Iterable[str]) -> int:
+        """Delete every decision of ``subject_keys`` (erasure); return rows removed."""
+        keys = list(subject_keys)
+        removed = 0
+        with self.engine.begin() as conn:
+            for table in (consent_current, consent_history):
+                removed += conn.execute(
+                    delete(table).where(table.c.subject_key.in_(bindparam("keys", expanding=True))), {"keys": keys}
+                ).rowcount
+        self.invalidate()
+        return removed
+
+    # -- reads -------------------------------------------------------------
+    def _states(self, subject_key: str) -> dict[str, str]:
+        """Effective decided states of a subject: its canonical person's over its own."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(subject_key)
+        if cached is not None and now - cached[0] < self.settings.consent_cache_seconds:
+            return cached[1]
+        with self.engine.connect() as conn:
+            canonical = conn.execute(
+                select(identity_links.c.canonical_key).where(identity_links.c.alias_key == subject_key)
+            ).scalar()
+            owners = [subject_key] if canonical is None else [subject_key, canonical]
+            rows = conn.execute(
+                select(consent_current.c.subject_key, consent_current.c.purpose, consent_current.c.state).where(
+                    consent_current.c.subject_key.in_(bindparam("keys", expanding=True))
+                ),
+                {"keys": owners},
+            ).all()
+        states: dict[str, str] = {}
+        for owner in owners:  # own first, the canonical person's decisions override
+            states.update({purpose: state for key, purpose, state in rows if key == owner})
+        with self._lock:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[subject_key] = (now, states)
+        return states
+
+    def state(self, subject_key: str, purpose: str) -> str:
+        """The effective state (a decision, or the default) of ``purpose`` for ``subject_key``."""
+        return self._states(subject_key).get(purpose) or self.default(purpose)
+
+    def allows(self, subject_key: str, purpose: str) -> bool:
+        """Whether ``subject_key`` may be processed for ``purpose``."""
+        return self.state(subject_key, purpose) == "granted"
+
+    def allows_user(self, user_id: str, purpose: str) -> bool:
+        """:meth:`allows` for a raw user id (serving paths)."""
+        return self.allows(self.keys.user(user_id), purpose)
+
+    def current(self, subject_key: str) -> dict[str, dict[str, Any]]:
+        """Every purpose's effective state, with source and time when decided."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(consent_current).where(consent_current.c.subject_key == subject_key)).mappings()
+            decided = {r["purpose"]: r for r in rows}
+        out = {}
+        effective = self._states(subject_key)
+        for purpose in self.purposes:
+            row = decided.get(purpose)
+            state = effective.get(purpose) or self.default(purpose)
+            from attune.events.timestamps import iso
+
+            out[purpose] = (
+                {"state": state, "source": row["source"], "at": iso(row["updated_at"])}
+                if row is not None and row["state"] == state
+                else {"state": state, "source": "default" if purpose not in effective else "linked", "at": None}
+            )
+        return out
+
+    def history(self, subject_keys: Iterable[str]) -> list[dict[str, Any]]:
+        """Every decision of ``subject_keys``, oldest first."""
+        keys = list(subject_keys)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(consent_history)
+                .where(consent_history.c.subject_key.in_(bindparam("keys", expanding=True)))
+                .order_by(consent_history.c.seq),
+                {"keys": keys},
+            ).mappings().all()
+        return [
+            {**ConsentRecord(r["purpose"], r["state"], r["source"], r["at"]).to_dict(),
+             "subject": self.keys.display_id(r["subject_key"]), "anonymous": not self.keys.is_user(r["subject_key"])}
+            for r in rows
+        ]
