@@ -117,11 +117,13 @@ class SegmentStore:
         webhook_urls: Iterable[str] = (),
         since: dict[tuple[str, str], float] | None = None,
         display: Callable[[str], str] = str,
+        now: float | None = None,
     ) -> None:
         """Write ``changes``: membership rows, history, hourly sizes and outbox rows.
 
         ``since`` gives the instant each held membership started (an ``update`` keeps it);
-        ``display`` turns a subject key into the id webhooks show.
+        ``display`` turns a subject key into the id webhooks show; ``now`` (default: the clock)
+        is when the outbox rows fall due.
         """
         if not changes:
             return
@@ -167,7 +169,7 @@ class SegmentStore:
         upsert(conn, segment_sizes, _hourly(changes), ["segment", "hour"], increment=("entries", "exits"))
         urls = list(webhook_urls)
         if urls:
-            now = time.time()
+            now = time.time() if now is None else now
             rows = [
                 {
                     "url": url,

@@ -1,0 +1,804 @@
+"""The segment engine: who holds which segment, kept current as events arrive and time passes.
+
+State lives in memory (``subject key -> memberships`` and ``segment -> members``), loaded
+from the store at start, so ``GET /v1/users/{id}/segments`` never touches the database.
+
+How memberships change:
+
+- **Events.** The features consumer tells the engine whom a batch touched
+  (:meth:`on_change`, its listener); the engine re-evaluates those people at once, in the
+  consumer lane, right after their features were updated. The ``segments`` consumer, next in
+  the same lane, makes the changes durable (:meth:`flush`) and re-evaluates anyone of its
+  batch the listener did not name (after a restart the features may be ahead of it).
+- **Time.** A :class:`~attune.segments.scheduler.LapseScheduler` re-evaluates a person at the
+  instant one of their windows next changes (``FeatureStore.next_expiry``), with no event.
+- **Definitions.** Creating, changing or deleting a segment re-evaluates everyone
+  (:meth:`reevaluate`) or removes its members.
+- **Bulk.** :meth:`evaluate_all` recomputes every membership from the offline features with
+  the vectorized evaluator (:mod:`attune.segments.bulk`), with the same semantics.
+
+Evaluating a person: every segment in dependency order (a ``segment("x")`` reference reads
+the confidence with which ``x`` *matched*, before exclusive groups are applied), rule segments
+match with confidence 1.0 and learnt segments with their own confidence; a segment with a
+``purpose`` (``marketing``) only matches people for whom ``allows(key, purpose)`` holds;
+then :func:`resolve_exclusive` keeps the highest-priority match of every exclusive group.
+
+Changes are applied to memory first (visible at once) and appended to a journal that
+:meth:`flush` writes in order, with their history, hourly sizes and webhook outbox rows, in one
+transaction. Evaluation is a pure function of the features, so re-evaluating after a crash
+converges to the same state; a lost journal is recovered by the consumer's replay.
+
+Locks: ``_write`` serializes evaluations (memory and journal; never held while waiting on the
+database, because the lane calls :meth:`on_change` while its own transaction holds SQLite's
+write lock); ``_persist`` orders journal writes; ``_state`` guards the member dictionaries
+against readers iterating them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, bindparam, select
+
+from attune.errors import NotFound, ValidationFailed
+from attune.features.refs import FeatureRef
+from attune.profiles.identity import SubjectKeys
+from attune.segments.membership import Change, Membership, Reason
+from attune.segments.scheduler import LapseScheduler
+from attune.segments.store import SegmentStore, StoredDefinition
+from attune.settings import SegmentSettings
+from attune.storage.tables import profiles, segment_history
+
+log = logging.getLogger(__name__)
+
+#: Ref kinds the feature store answers online.
+FEATURE_KINDS = frozenset({"count", "sum", "distinct", "feature", "context"})
+
+
+class FeatureSource(Protocol):
+    """What the engine needs of the online feature store (``attune.features``)."""
+
+    def values(self, subject_key: str, refs: Iterable[FeatureRef], now: float) -> dict[FeatureRef, Any]: ...
+
+    def next_expiry(self, subject_key: str, windows: Iterable[float], now: float) -> float | None: ...
+
+
+def allow_all(subject_key: str, purpose: str) -> bool:  # noqa: ARG001 - the default consent hook
+    """The default consent hook: every purpose allowed (the privacy package supplies the real one)."""
+    return True
+
+
+@dataclass
+class _Defs:
+    """The current definitions, with what evaluating them needs, computed once per change."""
+
+    by_name: dict[str, Any] = field(default_factory=dict)  # name -> SegmentDefinition
+    stored: dict[str, StoredDefinition] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    feature_refs: tuple[FeatureRef, ...] = ()
+    trait_refs: tuple[FeatureRef, ...] = ()
+    windows: tuple[float, ...] = ()
+    #: Constants rules compare ``recency_days`` with: membership can flip when recency crosses one.
+    recency: tuple[float, ...] = ()
+    exclusive: bool = False
+
+
+class SegmentEngine:
+    """Definitions, in-memory memberships and everything that changes them."""
+
+    def __init__(
+        self,
+        db: Engine,
+        features: FeatureSource | None,
+        *,
+        subject_keys: SubjectKeys | None = None,
+        settings: SegmentSettings | None = None,
+        catalog: Any = None,
+        clock: Callable[[], float] = time.time,
+        allows: Callable[[str, str], bool] = allow_all,
+        offline: Callable[..., Any] | None = None,
+        webhooks: Any = None,
+    ) -> None:
+        self.db = db
+        self.store = SegmentStore(db)
+        self.features = features
+        self.keys = subject_keys or SubjectKeys()
+        self.settings = settings or SegmentSettings()
+        if catalog is None:
+            from attune.features.catalog import FEATURE_CATALOG
+
+            catalog = FEATURE_CATALOG
+        self.catalog = catalog
+        self.clock = clock
+        #: Consent hook ``allows(subject_key, purpose)``; the privacy package replaces it.
+        self.allows = allows
+        #: ``offline(refs, as_of) -> OfflineFeatures`` for :meth:`evaluate_all`.
+        self.offline = offline
+        self.webhooks = webhooks
+        self.scheduler = LapseScheduler(self._on_lapse, clock=clock)
+        self._defs = _Defs()
+        self._by_subject: dict[str, tuple[Membership, ...]] = {}
+        self._members: dict[str, dict[str, Membership]] = {}
+        #: Raw learnt confidences (before exclusive groups): segment -> key -> confidence.
+        self._learnt: dict[str, dict[str, float]] = {}
+        self._journal: list[Change] = []
+        self._noted: set[str] = set()
+        self._write = threading.RLock()
+        self._persist = threading.Lock()
+        self._state = threading.Lock()
+        self.loaded = False
+
+    # -- lifecycle --------------------------------------------------------------------
+    def load(self) -> None:
+        """Read definitions and memberships from the store into memory."""
+        with self._write:
+            self._set_definitions(self.store.definitions())
+            by_subject: dict[str, list[Membership]] = {}
+            members: dict[str, dict[str, Membership]] = {name: {} for name in self._defs.by_name}
+            for segment, key, confidence, since in self.store.memberships():
+                membership = Membership(segment, confidence, since)
+                members.setdefault(segment, {})[key] = membership
+                by_subject.setdefault(key, []).append(membership)
+            with self._state:
+                self._members = members
+                self._by_subject = {k: tuple(sorted(v, key=_by_name)) for k, v in by_subject.items()}
+                self._learnt = {
+                    name: {k: m.confidence for k, m in members.get(name, {}).items()}
+                    for name, d in self._defs.by_name.items()
+                    if d.kind == "learnt"
+                }
+            self.loaded = True
+
+    def start(self) -> None:
+        """Start the lapse scheduler and the webhook dispatcher threads."""
+        self.scheduler.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
+
+    def stop(self) -> None:
+        """Write what is pending and stop the background threads."""
+        self.scheduler.stop()
+        try:
+            self.flush()
+        finally:
+            if self.webhooks is not None:
+                self.webhooks.stop()
+
+    # -- reads (memory only) -------------------------------------------------------------
+    def segments_of(self, subject_key: str) -> list[Membership]:
+        """The memberships of canonical ``subject_key``, by segment name (no database access)."""
+        return list(self._by_subject.get(subject_key, ()))
+
+    def members(self, name: str, offset: int = 0, limit: int | None = None) -> list[tuple[str, Membership]]:
+        """``(subject key, membership)`` of segment ``name``, a page at a time."""
+        with self._state:
+            members = self._members.get(name)
+            if members is None:
+                if name not in self._defs.by_name:
+                    raise NotFound(f"no segment named {name!r}")
+                return []
+            stop = None if limit is None else offset + limit
+            return list(islice(members.items(), offset, stop))
+
+    def size(self, name: str) -> int:
+        """How many people hold segment ``name`` now."""
+        return len(self._members.get(name, ()))
+
+    def sizes(self) -> dict[str, int]:
+        """Current size of every segment."""
+        return {name: len(self._members.get(name, ())) for name in self._defs.by_name}
+
+    def definitions(self) -> dict[str, Any]:
+        """The current definitions (``SegmentDefinition``) by name."""
+        return dict(self._defs.by_name)
+
+    def stored(self, name: str | None = None) -> Any:
+        """The stored definition ``name`` (with version and times), or all of them by name."""
+        if name is None:
+            return dict(self._defs.stored)
+        try:
+            return self._defs.stored[name]
+        except KeyError:
+            raise NotFound(f"no segment named {name!r}") from None
+
+    # -- definitions ----------------------------------------------------------------------
+    def check(self, specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        """Parse and validate ``specs`` against the current set; the full resulting set by name.
+
+        Raises ``RuleError`` (422) naming the segment, the field and the position of a fault,
+        a cycle or a reference to an unknown segment.
+        """
+        from attune.segments.definitions import dependency_order, parse_definition
+        from attune.segments.rules import RuleError, validate_rule
+
+        merged = dict(self._defs.by_name)
+        for name, spec in specs.items():
+            if str(spec.get("kind", "rule")) == "learnt":
+                raise ValidationFailed(
+                    f"segment {name!r}: learnt segments are made by `attune segments learn`, not defined by hand",
+                    errors=[f"{name}.kind: must be 'rule'"],
+                )
+            definition = parse_definition(name, dict(spec))
+            if definition.rule is not None:
+                try:
+                    validate_rule(definition.rule, self.catalog)
+                except RuleError as error:
+                    raise error.within(f"segment {name!r}, rule: ") from None
+            merged[name] = definition
+        dependency_order(merged)
+        return merged
+
+    def apply_definitions(
+        self,
+        specs: Mapping[str, Mapping[str, Any]],
+        *,
+        reevaluate: bool = True,
+    ) -> dict[str, int]:
+        """Create or replace definitions (validated as a set); return each one's version.
+
+        With ``reevaluate`` every known person is re-evaluated against the new set at once.
+        """
+        merged = self.check(specs)
+        normalized = {name: _spec_of(merged[name]) for name in specs}
+        now = self.clock()
+        with self._write:
+            with self.db.begin() as conn:
+                versions = self.store.put_definitions(conn, normalized, now)
+            self._set_definitions(self.store.definitions())
+        if reevaluate:
+            self.reevaluate()
+        return versions
+
+    def delete_definition(self, name: str) -> None:
+        """Remove segment ``name`` and every membership of it (recorded as exits)."""
+        from attune.segments.definitions import dependency_order
+
+        if name not in self._defs.by_name:
+            raise NotFound(f"no segment named {name!r}")
+        users = sorted(n for n, d in self._defs.by_name.items() if d.rule is not None and name in d.rule.segments)
+        if users:
+            raise ValidationFailed(
+                f"segment {name!r} is used by {', '.join(users)}: change or delete those first",
+                errors=[f"{u}.rule: refers to segment({name!r})" for u in users],
+            )
+        with self._write:
+            now = self.clock()
+            rest = {n: d for n, d in self._defs.by_name.items() if n != name}
+            dependency_order(rest)
+            changes = self._drop_segment(name, now, "definition")
+            self._journal.extend(changes)
+            self.flush()
+            with self.db.begin() as conn:
+                self.store.delete_definition(conn, name)
+            self._set_definitions(self.store.definitions())
+            with self._state:
+                self._members.pop(name, None)
+                self._learnt.pop(name, None)
+
+    def _set_definitions(self, stored: list[StoredDefinition]) -> None:
+        from attune.segments.definitions import dependency_order, parse_definition
+
+        by_name: dict[str, Any] = {e.name: parse_definition(e.name, _rule_spec(e.spec)) for e in stored}
+        order = dependency_order(by_name) if by_name else []
+        refs = {ref for d in by_name.values() if d.rule is not None for ref in d.rule.refs}
+        feature_refs = tuple(sorted((r for r in refs if r.kind in FEATURE_KINDS), key=_ref_key))
+        trait_refs = tuple(sorted((r for r in refs if r.kind == "trait"), key=_ref_key))
+        windows = set()
+        for ref in feature_refs:
+            if ref.window_seconds is not None:
+                windows.add(ref.window_seconds)
+            elif ref.kind == "feature" and ref.name != "recency_days":
+                windows.add(self._activity_window())  # named features default to the activity window
+        self._defs = _Defs(
+            by_name=by_name,
+            stored={e.name: e for e in stored},
+            order=order,
+            feature_refs=feature_refs,
+            trait_refs=trait_refs,
+            windows=tuple(sorted(windows)),
+            recency=_recency_constants(d.rule for d in by_name.values() if d.rule is not None),
+            exclusive=any(d.group for d in by_name.values()),
+        )
+        with self._state:
+            for name in by_name:
+                self._members.setdefault(name, {})
+
+    # -- evaluation ------------------------------------------------------------------------
+    def on_change(self, subject_keys: Iterable[str], now: float) -> None:
+        """Listener of the features consumer: re-evaluate these people now (memory, journal)."""
+        keys = [k for k in subject_keys]
+        if not keys:
+            return
+        with self._write:
+            self._noted.update(keys)
+            self._evaluate(keys, now, "event")
+
+    def evaluate_keys(self, subject_keys: Iterable[str], now: float | None = None, reason: Reason = "event") -> list[Change]:
+        """Re-evaluate these people at ``now`` (default: the clock); return the changes (unflushed)."""
+        with self._write:
+            return self._evaluate(list(subject_keys), self.clock() if now is None else now, reason)
+
+    def handle_batch(self, touched: Iterable[str], links: Mapping[str, str], now: float | None = None) -> None:
+        """The segments consumer's step: merges, people the listener missed, then :meth:`flush`.
+
+        ``touched`` are the subject keys the batch's events name; ``links`` maps those of them
+        that are aliases to their canonical subject (identity stitching).
+        """
+        now = self.clock() if now is None else now
+        with self._write:
+            merged = [k for k in touched if links.get(k, k) != k and k in self._by_subject]
+            if merged:
+                self._journal.extend(self._forget(merged, now, "merge"))
+            canonical = {links.get(k, k) for k in touched}
+            missed = sorted(k for k in canonical if k not in self._noted)
+            self._noted.clear()
+            if missed:
+                self._evaluate(missed, now, "event")
+        self.flush()
+
+    def reevaluate(self, keys: Iterable[str] | None = None, *, chunk: int = 2000, progress: Callable[[int, int], None] | None = None) -> int:
+        """Re-evaluate ``keys`` (default: every profile and every current member) online; flushed."""
+        if keys is None:
+            with self.db.connect() as conn:
+                everyone = set(conn.execute(select(profiles.c.user_key)).scalars())
+            everyone.update(self._by_subject)
+            keys = sorted(everyone)
+        else:
+            keys = list(keys)
+        now = self.clock()
+        done = 0
+        for start in range(0, len(keys), chunk):
+            part = keys[start : start + chunk]
+            with self._write:
+                self._evaluate(part, now, "definition")
+            self.flush()
+            done += len(part)
+            if progress is not None:
+                progress(done, len(keys))
+        return done
+
+    def evaluate_all(
+        self,
+        progress: Callable[[str, int, int], None] | None = None,
+        *,
+        as_of: float | None = None,
+        offline: Any = None,
+    ) -> dict[str, int]:
+        """Recompute every membership from the offline features (vectorized); return the changes.
+
+        ``offline`` is an ``OfflineFeatures`` (``subject_keys`` array, ``values`` columns) for the
+        refs of the current definitions; by default ``self.offline(refs, as_of)`` computes it.
+        ``progress(stage, done, total)`` is told about each stage. Returns
+        ``{"entered", "exited", "updated", "people"}``. Meant for the CLI with the same
+        semantics as the real-time path; changes by events during the run may be overwritten
+        by values computed a moment earlier, and are corrected by the next event.
+        """
+        import numpy as np
+
+        from attune.segments.bulk import match_columns, resolve_columns
+
+        def tell(stage: str, done: int, total: int) -> None:
+            if progress is not None:
+                progress(stage, done, total)
+
+        now = self.clock() if as_of is None else as_of
+        defs = self._defs
+        if offline is None:
+            if self.offline is None:
+                raise ValidationFailed("no offline feature source is configured for re-evaluation")
+            tell("features", 0, 1)
+            offline = self.offline(list(defs.feature_refs), now)
+            tell("features", 1, 1)
+        keys = [str(k) for k in offline.subject_keys]
+        n = len(keys)
+        index = {k: i for i, k in enumerate(keys)}
+        columns: dict[FeatureRef, Any] = {r: offline.values[r] for r in defs.feature_refs}
+        if defs.trait_refs:
+            tell("traits", 0, 1)
+            columns.update(self._trait_columns(index, defs.trait_refs))
+            tell("traits", 1, 1)
+        learnt: dict[str, Any] = {}
+        for name, confidences in self._learnt.items():
+            column = np.zeros(n)
+            for key, confidence in confidences.items():
+                i = index.get(key)
+                if i is not None:
+                    column[i] = confidence
+            learnt[name] = column
+        purposes = {d.purpose for d in defs.by_name.values() if d.purpose is not None}
+        allowed = {p: np.fromiter((self.allows(k, p) for k in keys), dtype=bool, count=n) for p in purposes}
+        tell("rules", 0, len(defs.order))
+        held = resolve_columns(
+            match_columns(defs.order, defs.by_name, columns, n, learnt=learnt, allowed=allowed), defs.by_name
+        )
+        tell("rules", len(defs.order), len(defs.order))
+        totals = {"entered": 0, "exited": 0, "updated": 0, "people": n}
+        for done, name in enumerate(defs.order, 1):
+            with self._write:
+                changes = self._set_column(name, held[name], keys, index, now)
+                self._journal.extend(changes)
+            self.flush()
+            for change in changes:
+                totals[{"enter": "entered", "exit": "exited", "update": "updated"}[change.kind]] += 1
+            tell("memberships", done, len(defs.order))
+        with self._write:
+            self._schedule([k for k in keys if self._is_person(k)], self.clock())
+        return totals
+
+    def _set_column(self, name: str, column: Any, keys: list[str], index: dict[str, int], now: float) -> list[Change]:
+        """Make segment ``name`` held exactly where ``column`` > 0 (caller holds ``_write``)."""
+        import numpy as np
+
+        members = self._members.setdefault(name, {})
+        old = np.zeros(len(keys))
+        outside: list[str] = []  # members the offline features do not know: they leave
+        for key, membership in members.items():
+            i = index.get(key)
+            if i is None:
+                outside.append(key)
+            else:
+                old[i] = membership.confidence
+        changed = np.flatnonzero(old != column)
+        changes: list[Change] = []
+        with self._state:
+            for key in outside:
+                changes.append(self._set_one(name, key, 0.0, now))
+            for i in changed.tolist():
+                changes.append(self._set_one(name, keys[i], float(column[i]), now))
+        return changes
+
+    def _set_one(self, name: str, key: str, confidence: float, now: float) -> Change:
+        """Set one membership (caller holds ``_write`` and ``_state``); the change."""
+        members = self._members.setdefault(name, {})
+        others = [m for m in self._by_subject.get(key, ()) if m.name != name]
+        previous = members.get(key)
+        if confidence <= 0:
+            members.pop(key, None)
+            kind, confidence = "exit", previous.confidence if previous else 0.0
+        else:
+            membership = Membership(name, confidence, previous.since if previous else now)
+            members[key] = membership
+            others.append(membership)
+            kind = "enter" if previous is None else "update"
+        if others:
+            self._by_subject[key] = tuple(sorted(others, key=_by_name))
+        else:
+            self._by_subject.pop(key, None)
+        return Change(name, key, kind, confidence, now, "evaluate", len(members))  # type: ignore[arg-type]
+
+    def _trait_columns(self, index: dict[str, int], refs: tuple[FeatureRef, ...]) -> dict[FeatureRef, Any]:
+        """One object column per trait ref (None where a person lacks the trait)."""
+        import numpy as np
+
+        columns = {ref: np.full(len(index), None, dtype=object) for ref in refs}
+        with self.db.connect() as conn:
+            result = conn.execution_options(yield_per=20_000).execute(select(profiles.c.user_key, profiles.c.traits))
+            for key, traits in result:
+                i = index.get(key)
+                if i is None or not traits:
+                    continue
+                for ref in refs:
+                    record = traits.get(ref.name)
+                    if record is not None:
+                        columns[ref][i] = record.get("value")
+        return columns
+
+    def matches(self, subject_key: str, now: float | None = None) -> dict[str, float]:
+        """What ``subject_key`` would hold now (after exclusive groups), without changing anything."""
+        now = self.clock() if now is None else now
+        return self._held_for([subject_key], now)[subject_key]
+
+    def _held_for(self, keys: list[str], now: float) -> dict[str, dict[str, float]]:
+        defs = self._defs
+        traits = self._traits(keys) if defs.trait_refs else {}
+        held: dict[str, dict[str, float]] = {}
+        for key in keys:
+            values: dict[FeatureRef, Any] = {}
+            if defs.feature_refs and self.features is not None:
+                values.update(self.features.values(key, defs.feature_refs, now))
+            if defs.trait_refs:
+                own = traits.get(key, {})
+                for ref in defs.trait_refs:
+                    values[ref] = own.get(ref.name)
+            held[key] = self._resolve(self._match(key, values))
+        return held
+
+    def _match(self, key: str, values: dict[FeatureRef, Any]) -> dict[str, float]:
+        from attune.segments.rules import evaluate
+
+        defs = self._defs
+        matches: dict[str, float] = {}
+        for name in defs.order:
+            definition = defs.by_name[name]
+            if definition.kind == "learnt":
+                confidence = self._learnt.get(name, {}).get(key, 0.0)
+            else:
+                rule = definition.rule
+                for ref_name in rule.segments:
+                    values[FeatureRef("segment", name=ref_name)] = matches.get(ref_name, 0.0)
+                confidence = 1.0 if evaluate(rule, values) else 0.0
+            if confidence > 0 and (definition.purpose is None or self.allows(key, definition.purpose)):
+                matches[name] = confidence
+        return matches
+
+    def _resolve(self, matches: dict[str, float]) -> dict[str, float]:
+        if not self._defs.exclusive or len(matches) < 2:
+            return matches
+        from attune.segments.definitions import resolve_exclusive
+
+        return resolve_exclusive(matches, self._defs.by_name)
+
+    def _evaluate(self, keys: list[str], now: float, reason: Reason) -> list[Change]:
+        """Evaluate ``keys`` and apply the differences (caller holds ``_write``).
+
+        Keys the features do not know (ids merged into someone else, erased people) hold nothing.
+        """
+        people = [k for k in keys if self._is_person(k)]
+        gone = [k for k in keys if not self._is_person(k)]
+        held = self._held_for(people, now)
+        changes: list[Change] = self._forget(gone, now, "merge" if reason == "event" else reason)
+        for key in people:
+            changes.extend(self._diff(key, held[key], now, reason))
+        self._journal.extend(changes)
+        self._schedule(people, now)
+        return changes
+
+    def _schedule(self, keys: list[str], now: float) -> None:
+        """Schedule each person's next lapse: a window sliding past, or recency crossing a constant."""
+        defs = self._defs
+        if (not defs.windows and not defs.recency) or self.features is None:
+            return
+        recency_ref = FeatureRef("feature", name="recency_days")
+        for key in keys:
+            at = self.features.next_expiry(key, defs.windows, now) if defs.windows else None
+            if defs.recency:
+                days = self.features.values(key, [recency_ref], now).get(recency_ref)
+                if days is not None and days == days:
+                    # Crossing c days happens at now + (c - days) days; a hair later so ">" holds too.
+                    later = [now + (c - days) * 86400.0 + 1e-3 for c in defs.recency if c >= days]
+                    if later:
+                        at = min(later) if at is None else min(at, min(later))
+            self.scheduler.schedule(key, at)
+
+    def _activity_window(self) -> float:
+        definitions = getattr(self.features, "defs", None)
+        return float(getattr(definitions, "activity_window", 30 * 86400.0))
+
+    def _is_person(self, key: str) -> bool:
+        """Whether ``key`` is someone the features know (an alias merged away is not)."""
+        persons = getattr(self.features, "persons", None)
+        return True if persons is None else key in persons
+
+    def _diff(self, key: str, new: Mapping[str, float], now: float, reason: Reason) -> list[Change]:
+        """Make ``key`` hold exactly ``new``; the changes, applied to memory."""
+        old = {m.name: m for m in self._by_subject.get(key, ())}
+        changes: list[Change] = []
+        if not old and not new:
+            return changes
+        kept: list[Membership] = []
+        with self._state:
+            for name, membership in old.items():
+                if name not in new:
+                    members = self._members.get(name, {})
+                    members.pop(key, None)
+                    changes.append(Change(name, key, "exit", membership.confidence, now, reason, len(members)))
+            for name, confidence in new.items():
+                previous = old.get(name)
+                members = self._members.setdefault(name, {})
+                if previous is None:
+                    membership = Membership(name, confidence, now)
+                    members[key] = membership
+                    changes.append(Change(name, key, "enter", confidence, now, reason, len(members)))
+                elif previous.confidence != confidence:
+                    membership = Membership(name, confidence, previous.since)
+                    members[key] = membership
+                    changes.append(Change(name, key, "update", confidence, now, reason, len(members)))
+                else:
+                    membership = previous
+                kept.append(membership)
+            if kept:
+                self._by_subject[key] = tuple(sorted(kept, key=_by_name))
+            else:
+                self._by_subject.pop(key, None)
+        return changes
+
+    def _forget(self, keys: Iterable[str], now: float, reason: Reason) -> list[Change]:
+        changes: list[Change] = []
+        for key in keys:
+            changes.extend(self._diff(key, {}, now, reason))
+            self.scheduler.schedule(key, None)
+        return changes
+
+    def _drop_segment(self, name: str, now: float, reason: Reason) -> list[Change]:
+        changes: list[Change] = []
+        for key in list(self._members.get(name, {})):
+            keep = {m.name: m.confidence for m in self._by_subject.get(key, ()) if m.name != name}
+            changes.extend(self._diff(key, keep, now, reason))
+        return changes
+
+    def _on_lapse(self, keys: list[str], now: float) -> None:
+        try:
+            with self._write:
+                self._evaluate(keys, now, "lapse")
+            self.flush()
+        except Exception:
+            for key in keys:  # try again shortly rather than lose the lapse
+                self.scheduler.schedule(key, now + 1.0)
+            raise
+
+    def _traits(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        from attune.profiles.traits import plain
+
+        if not keys:
+            return {}
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(profiles.c.user_key, profiles.c.traits).where(
+                    profiles.c.user_key.in_(bindparam("keys", expanding=True))
+                ),
+                {"keys": keys},
+            ).all()
+        return {key: plain(traits or {}) for key, traits in rows}
+
+    # -- learnt segments ----------------------------------------------------------------
+    def set_learnt(
+        self,
+        specs: Mapping[str, Mapping[str, Any]],
+        assignments: Mapping[str, Mapping[str, float]],
+    ) -> None:
+        """Store learnt segments (``specs`` by name) and their confidences (segment -> key -> c).
+
+        Learnt segments previously stored but not in ``specs`` are removed. Everyone affected is
+        re-evaluated so exclusive groups and references see the new confidences.
+        """
+        with self._write:
+            now = self.clock()
+            stale = [n for n, d in self._defs.by_name.items() if d.kind == "learnt" and n not in specs]
+            for name in specs:
+                existing = self._defs.by_name.get(name)
+                if existing is not None and existing.kind != "learnt":
+                    raise ValidationFailed(f"segment {name!r} exists as a rule segment; learnt segments need other names")
+            for name in stale:
+                self._journal.extend(self._drop_segment(name, now, "learnt"))
+            self.flush()
+            with self.db.begin() as conn:
+                for name in stale:
+                    self.store.delete_definition(conn, name)
+                self.store.put_definitions(conn, {n: _learnt_spec(n, s) for n, s in specs.items()}, now)
+            touched = {k for name in list(specs) + stale for k in self._learnt.get(name, {})}
+            with self._state:
+                for name in stale:
+                    self._learnt.pop(name, None)
+                    self._members.pop(name, None)
+                for name in specs:
+                    self._learnt[name] = {k: float(c) for k, c in assignments.get(name, {}).items() if c > 0}
+                    touched.update(self._learnt[name])
+            self._set_definitions(self.store.definitions())
+            keys = sorted(touched)
+        for start in range(0, len(keys), 5000):
+            with self._write:
+                self._evaluate(keys[start : start + 5000], now, "learnt")
+            self.flush()
+
+    # -- erasure ------------------------------------------------------------------------
+    def erase(self, subject_key: str) -> None:
+        """Remove a person from every segment and delete the history rows naming them."""
+        with self._write:
+            self._journal.extend(self._forget([subject_key], self.clock(), "consent"))
+            with self._state:
+                for learnt in self._learnt.values():
+                    learnt.pop(subject_key, None)
+        self.flush()
+        with self.db.begin() as conn:
+            conn.execute(segment_history.delete().where(segment_history.c.user_key == subject_key))
+
+    # -- persistence --------------------------------------------------------------------
+    def flush(self) -> int:
+        """Write the journal (changes not yet stored), in order; return how many were written."""
+        with self._persist:
+            with self._write:
+                pending, self._journal = self._journal, []
+                since = {
+                    (c.segment, c.user_key): m.since
+                    for c in pending
+                    if c.kind != "exit" and (m := self._members.get(c.segment, {}).get(c.user_key)) is not None
+                }
+            if not pending:
+                return 0
+            written = 0
+            try:
+                while written < len(pending):
+                    part = pending[written : written + 50_000]
+                    with self.db.begin() as conn:
+                        self.store.apply(
+                            conn,
+                            part,
+                            self.settings.webhook_urls,
+                            since=since,
+                            display=self.keys.display_id,
+                            now=self.clock(),
+                        )
+                    written += len(part)
+            except Exception:
+                with self._write:
+                    self._journal = pending[written:] + self._journal  # written again next time
+                raise
+        if self.webhooks is not None and self.settings.webhook_urls:
+            self.webhooks.notify()
+        return len(pending)
+
+    def reset(self, conn: Any = None) -> None:
+        """Forget every membership (memory and store; definitions stay): before a replay."""
+        with self._persist, self._write:
+            self._journal.clear()
+            self._noted.clear()
+            self.scheduler.clear()
+            with self._state:
+                self._by_subject = {}
+                self._members = {name: {} for name in self._defs.by_name}
+                # Learnt confidences come from clustering, not from the log: they survive.
+            if conn is not None:
+                self.store.clear(conn)
+            else:
+                with self.db.begin() as own:
+                    self.store.clear(own)
+
+
+def _recency_constants(rules: Iterable[Any]) -> tuple[float, ...]:
+    """Every constant a rule compares ``recency_days`` with (where membership can flip)."""
+    from attune.segments.rules.nodes import Between, Compare, InSet, leaves
+
+    found: set[float] = set()
+    for rule in rules:
+        for leaf in leaves(rule.expr):
+            if leaf.ref.kind != "feature" or leaf.ref.name != "recency_days":
+                continue
+            if isinstance(leaf, Compare) and isinstance(leaf.value, int | float) and not isinstance(leaf.value, bool):
+                found.add(float(leaf.value))
+            elif isinstance(leaf, Between):
+                found.update((float(leaf.low), float(leaf.high)))
+            elif isinstance(leaf, InSet):
+                found.update(float(v) for v in leaf.values if isinstance(v, int | float) and not isinstance(v, bool))
+    return tuple(sorted(found))
+
+
+def _by_name(membership: Membership) -> str:
+    return membership.name
+
+
+def _ref_key(ref: FeatureRef) -> str:
+    return ref.column
+
+
+def _spec_of(definition: Any) -> dict[str, Any]:
+    """The stored form of a parsed definition."""
+    return {
+        "rule": definition.rule.text if definition.rule is not None else None,
+        "priority": definition.priority,
+        "group": definition.group,
+        "description": definition.description,
+        "purpose": definition.purpose,
+        "kind": definition.kind,
+    }
+
+
+def _learnt_spec(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored form of a learnt segment: its fields plus whatever describes its model."""
+    from attune.segments.definitions import parse_definition
+
+    fields = {k: v for k, v in spec.items() if k in {"priority", "group", "description", "purpose"}}
+    stored = _spec_of(parse_definition(name, {**fields, "kind": "learnt"}))
+    stored.update({k: v for k, v in spec.items() if k not in stored and k != "kind"})
+    return stored
+
+
+def _rule_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``parse_definition`` reads of a stored spec (extra keys such as a model summary stay out)."""
+    fields = {"rule", "priority", "group", "description", "purpose", "kind"}
+    return {k: v for k, v in spec.items() if k in fields and v is not None}
