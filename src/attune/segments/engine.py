@@ -53,7 +53,7 @@ from attune.segments.membership import Change, Membership, Reason
 from attune.segments.scheduler import LapseScheduler
 from attune.segments.store import SegmentStore, StoredDefinition
 from attune.settings import SegmentSettings
-from attune.storage.tables import profiles, segment_history
+from attune.storage.tables import identity_links, profiles, segment_history
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,8 @@ class SegmentEngine:
         self._learnt: dict[str, dict[str, float]] = {}
         self._journal: list[Change] = []
         self._noted: set[str] = set()
+        #: alias key -> canonical key (identity stitching), so reads resolve ids without the database.
+        self._aliases: dict[str, str] = {}
         self._write = threading.RLock()
         self._persist = threading.Lock()
         self._state = threading.Lock()
@@ -153,6 +155,10 @@ class SegmentEngine:
                     for name, d in self._defs.by_name.items()
                     if d.kind == "learnt"
                 }
+            with self.db.connect() as conn:
+                self._aliases = dict(
+                    conn.execute(select(identity_links.c.alias_key, identity_links.c.canonical_key)).all()
+                )
             self.loaded = True
 
     def start(self) -> None:
@@ -174,6 +180,19 @@ class SegmentEngine:
     def segments_of(self, subject_key: str) -> list[Membership]:
         """The memberships of canonical ``subject_key``, by segment name (no database access)."""
         return list(self._by_subject.get(subject_key, ()))
+
+    def resolve_user(self, user_id: str) -> str:
+        """The canonical subject key of a user id (or of an anonymous id), from memory."""
+        key = self.keys.user(user_id)
+        if key in self._by_subject:
+            return key
+        canonical = self._aliases.get(key)
+        if canonical is not None:
+            return canonical
+        anon = self.keys.anon(user_id)
+        if anon in self._by_subject:
+            return anon
+        return self._aliases.get(anon, key)
 
     def members(self, name: str, offset: int = 0, limit: int | None = None) -> list[tuple[str, Membership]]:
         """``(subject key, membership)`` of segment ``name``, a page at a time."""
@@ -219,12 +238,12 @@ class SegmentEngine:
 
         merged = dict(self._defs.by_name)
         for name, spec in specs.items():
-            if str(spec.get("kind", "rule")) == "learnt":
+            if isinstance(spec, Mapping) and str(spec.get("kind", "rule")) == "learnt":
                 raise ValidationFailed(
                     f"segment {name!r}: learnt segments are made by `attune segments learn`, not defined by hand",
                     errors=[f"{name}.kind: must be 'rule'"],
                 )
-            definition = parse_definition(name, dict(spec))
+            definition = parse_definition(name, spec)
             if definition.rule is not None:
                 try:
                     validate_rule(definition.rule, self.catalog)
@@ -331,6 +350,7 @@ class SegmentEngine:
         that are aliases to their canonical subject (identity stitching).
         """
         now = self.clock() if now is None else now
+        self._aliases.update(links)
         with self._write:
             merged = [k for k in touched if links.get(k, k) != k and k in self._by_subject]
             if merged:
