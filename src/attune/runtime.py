@@ -23,7 +23,10 @@ from attune.profiles.identity import SubjectKeys
 from attune.profiles.reader import ProfileReader
 from attune.recommend.popularity import PopularityRanker
 from attune.recommend.promoted import PromotedModelCache
-from attune.recommend.service import RecommendationService
+from attune.recommend.service import RecommendationService, ServingConfig
+from attune.recommend.usercache import ProfileChanges
+from attune.segments.engine import SegmentEngine
+from attune.segments.wiring import attach_segments
 from attune.settings import Settings
 from attune.storage.engine import make_engine
 from attune.storage.migrate import upgrade
@@ -47,6 +50,7 @@ class Runtime:
     recommendations: RecommendationService
     pipeline: Pipeline
     ingest: IngestService
+    segments: SegmentEngine
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -57,8 +61,10 @@ class Runtime:
             upgrade(engine)
         subject_keys = SubjectKeys()
         event_log = SqlEventLog(engine, subject_keys)
+        consumers = build_consumers(settings, subject_keys)
+        segments = attach_segments(settings, engine, subject_keys, consumers)
         pipeline = Pipeline(
-            build_consumers(settings, subject_keys),
+            consumers,
             event_log,
             engine,
             flush_seconds=settings.lake.flush_seconds,
@@ -78,8 +84,14 @@ class Runtime:
             profiles=profiles,
             ranker=ranker,
             recommendations=RecommendationService(
-                ranker, profiles, catalog, PromotedModelCache(registry_for(engine, settings))
+                ranker,
+                profiles,
+                catalog,
+                PromotedModelCache(registry_for(engine, settings)),
+                changes=ProfileChanges.of_pipeline(pipeline, event_log, engine, subject_keys),
+                config=ServingConfig.from_settings(settings),
             ),
+            segments=segments,
             pipeline=pipeline,
             ingest=IngestService(settings.ingest, event_log, on_append=pipeline.notify),
         )
@@ -87,6 +99,7 @@ class Runtime:
     def close(self) -> None:
         """Stop consumers (flushing buffers) and release connections."""
         self.pipeline.stop()
+        self.segments.stop()
         self.engine.dispose()
 
     def catch_up(self) -> int:
@@ -98,10 +111,12 @@ class Runtime:
 
 def build_consumers(settings: Settings, subject_keys: SubjectKeys) -> list[Consumer]:
     """The consumers of an installation, in the order they are started."""
+    from attune.consumers.features import FeaturesConsumer
     from attune.lake.consumer import LakeConsumer
 
     return [
         ProfilesConsumer(subject_keys, settings.profiles.source_priority),
+        FeaturesConsumer.from_settings(settings, subject_keys),
         PopularityConsumer(settings.recommend.event_weights),
         LakeConsumer(settings.lake_dir, settings.lake.flush_events),
     ]

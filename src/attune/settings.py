@@ -95,10 +95,126 @@ class LakeSettings(BaseModel):
     flush_seconds: float = Field(5.0, description="Longest time an event waits in the buffer.")
 
 
+class FeatureSettings(BaseModel):
+    """Per-person features: sliding windows, activity measures and the engagement score."""
+
+    windows: list[str | float] = Field(
+        default_factory=lambda: ["1h", "24h", "7d", "30d"],
+        description="Sliding windows shown per person (durations like 90s, 15m, 1h, 7d, or seconds); "
+        "the longest also bounds the windows rules may use.",
+    )
+    activity_window: str | float = Field(
+        "30d", description="Window of frequency, active_days, monetary, dwell_seconds, share_rate, engagement_score."
+    )
+    engagement_weights: dict[str, float] = Field(
+        default_factory=lambda: {"dwell_seconds": 0.3, "share_rate": 0.2, "active_days": 0.3, "frequency": 0.2},
+        description="Weight of each normalized feature in engagement_score (weights are divided by their sum).",
+    )
+    engagement_caps: dict[str, float] = Field(
+        default_factory=lambda: {"dwell_seconds": 1800.0, "share_rate": 0.25, "active_days": 10.0, "frequency": 50.0},
+        description="Value at which a feature counts fully: normalized = min(value / cap, 1).",
+    )
+    view_types: list[str] = Field(
+        default_factory=lambda: ["view", "page_view"], description="Event types counted as views (share_rate)."
+    )
+    share_types: list[str] = Field(default_factory=lambda: ["share"], description="Event types counted as shares.")
+    purchase_types: list[str] = Field(
+        default_factory=lambda: ["purchase"], description="Event types whose value adds to monetary."
+    )
+    category_refresh_seconds: float = Field(
+        5.0, ge=0, description="How often item categories are re-read from the catalog (changed items only)."
+    )
+    write_every_subjects: int = Field(
+        20_000, ge=1, description="Changed people that trigger writing feature state before the periodic flush."
+    )
+
+
 class SecuritySettings(BaseModel):
     """Access control defaults."""
 
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API.")
+
+
+class RateLimit(BaseModel):
+    """A token bucket: ``rate`` requests per second on average, bursts of up to ``burst``."""
+
+    rate: float = Field(gt=0, description="Sustained requests per second.")
+    burst: float = Field(ge=1, description="Largest burst (bucket size).")
+
+
+class PrivacySettings(BaseModel):
+    """Consent, pseudonymization, minimization, encryption at rest, retention and rate limits."""
+
+    pseudonymize: bool = Field(
+        False,
+        description=(
+            "Store user and anonymous ids as keyed HMAC-SHA256 pseudonyms. Off by default for "
+            "existing stores; `attune init` writes `pseudonymize = true` into new installations."
+        ),
+    )
+    pseudonym_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="HMAC keys by key id (base64, at least 32 bytes); default: the data directory's keyring.",
+    )
+    pseudonym_key_id: str | None = Field(None, description="Key id new pseudonyms use (default: the newest).")
+    master_key: str | None = Field(
+        None, description="Master key (base64 of 32 bytes) wrapping per-person data keys; default: the keyring file."
+    )
+    master_key_id: str = Field("env", description="Id recorded with data keys wrapped by `master_key`.")
+    purposes: list[str] = Field(
+        default_factory=lambda: ["analytics", "personalization", "marketing"],
+        description="Purposes people consent to.",
+    )
+    consent_mode: str = Field(
+        "opt-out", pattern="^(opt-in|opt-out)$", description="Default without a decision: opt-in denies, opt-out grants."
+    )
+    purpose_modes: dict[str, str] = Field(
+        default_factory=lambda: {"marketing": "opt-in"},
+        description="Per-purpose override of consent_mode (marketing is opt-in by default).",
+    )
+    consent_cache_seconds: float = Field(
+        1.0, ge=0, description="How long another process's consent change may take to be seen here."
+    )
+    event_purposes: dict[str, list[str]] = Field(
+        default_factory=lambda: {"*": ["analytics"], "identify": ["personalization"], "consent": []},
+        description='Purposes an event type serves ("*": every type not listed).',
+    )
+    purpose_actions: dict[str, str] = Field(
+        default_factory=lambda: {"analytics": "strip", "personalization": "strip", "marketing": "drop"},
+        description="What happens to an event whose purpose lacks consent: strip (personal fields) or drop.",
+    )
+    pii_action: str = Field("remove", pattern="^(remove|hash)$", description="E-mails, phones, cards in text.")
+    property_allowlist: dict[str, list[str]] = Field(
+        default_factory=dict, description="Event type -> the only properties stored (types not listed: all)."
+    )
+    retention_days: dict[str, float] = Field(
+        default_factory=dict,
+        description="Days kept per data class: raw_events, inactive_profiles, audit (unset: forever).",
+    )
+    rate_limits: dict[str, RateLimit] = Field(
+        default_factory=dict,
+        description="Token buckets by scope (ingest, read, admin) or key id; a key id wins over its scopes.",
+    )
+
+
+class SegmentSettings(BaseModel):
+    """Segment memberships: webhook delivery of entries and exits."""
+
+    webhook_urls: list[str] = Field(
+        default_factory=list, description="URLs that receive a POST for every segment entry and exit."
+    )
+    webhook_timeout_seconds: float = Field(5.0, gt=0, description="Time limit of one webhook delivery attempt.")
+    webhook_max_attempts: int = Field(
+        8, ge=1, description="Attempts per delivery before it is marked failed (kept in the outbox)."
+    )
+    webhook_backoff_seconds: float = Field(
+        1.0, gt=0, description="Wait before the first retry; doubled after every failed attempt."
+    )
+    webhook_backoff_max_seconds: float = Field(600.0, gt=0, description="Longest wait between two attempts.")
+    webhook_secret: str | None = Field(
+        None, description="When set, each delivery carries X-Attune-Signature: sha256=HMAC(secret, body)."
+    )
+    webhook_poll_seconds: float = Field(1.0, gt=0, description="How often the outbox is checked for due deliveries.")
 
 
 class Settings(BaseSettings):
@@ -126,6 +242,9 @@ class Settings(BaseSettings):
     lake: LakeSettings = Field(default_factory=LakeSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    segments: SegmentSettings = Field(default_factory=SegmentSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -12,7 +12,20 @@ from attune import __version__
 from attune.api import problems
 from attune.api.middleware import MetricsMiddleware
 from attune.api.responses import JSONResponse
-from attune.api.routes import events, items, models, ops, pixel, recommendations, segment, tracker, users
+from attune.api.routes import (
+    events,
+    items,
+    models,
+    ops,
+    pixel,
+    privacy,
+    recommendations,
+    segment,
+    segments,
+    tracker,
+    users,
+)
+from attune.auth.ratelimit import RateLimitMiddleware, TokenBucketLimiter
 from attune.runtime import Runtime
 
 
@@ -38,9 +51,10 @@ def create_app(runtime: Runtime, *, run_consumers: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     problems.install(app)
-    for module in (events, segment, pixel, items, users, recommendations, models, ops, tracker):
+    for module in (events, segment, pixel, items, users, recommendations, segments, privacy, models, ops, tracker):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RateLimitMiddleware, limiter=TokenBucketLimiter(runtime.settings.privacy.rate_limits))
     if runtime.settings.security.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -174,3 +174,137 @@ model_promotions = Table(
     Column("actor", String(200), nullable=False),
     Column("at", Float, nullable=False),
 )
+
+# --- privacy (owner: privacy; migration 0004) -------------------------------------------
+# Per-person data keys (AES-256), wrapped by a master key. Deleting a row is crypto-shredding:
+# every ciphertext made under that key becomes unreadable, wherever copies of it lie.
+person_keys = Table(
+    "person_keys",
+    metadata,
+    Column("subject_key", String(300), primary_key=True),
+    Column("master_key_id", String(64), nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# Pseudonymized subjects: the raw id, encrypted under the subject's own data key.
+subjects = Table(
+    "subjects",
+    metadata,
+    Column("subject_key", String(300), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("raw_id", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# The current consent decision per subject and purpose, and every decision ever made.
+consent_current = Table(
+    "consent_current",
+    metadata,
+    Column("subject_key", String(300), primary_key=True),
+    Column("purpose", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+consent_history = Table(
+    "consent_history",
+    metadata,
+    Column("seq", OffsetType, primary_key=True, autoincrement=True),
+    Column("subject_key", String(300), nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("at", Float, nullable=False),
+)
+Index("ix_consent_history_subject", consent_history.c.subject_key)
+
+# Append-only, hash-chained audit log: each hash covers the previous hash and the entry.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", OffsetType, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# --- segments (owner: segments; migration 0005) -----------------------------------------
+# Segment definitions as given (rule text, priority, group, …), versioned on every change.
+segment_definitions = Table(
+    "segment_definitions",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Who holds which segment now, with what confidence, since when.
+segment_memberships = Table(
+    "segment_memberships",
+    metadata,
+    Column("segment", String(200), primary_key=True),
+    Column("user_key", String(300), primary_key=True),
+    Column("confidence", Float, nullable=False),
+    Column("since", Float, nullable=False),
+)
+Index("ix_segment_memberships_user", segment_memberships.c.user_key)
+
+# Every entry and exit (``change`` enter/exit) with the segment's size after it.
+segment_history = Table(
+    "segment_history",
+    metadata,
+    Column("seq", OffsetType, primary_key=True, autoincrement=True),
+    Column("segment", String(200), nullable=False),
+    Column("user_key", String(300), nullable=False),
+    Column("change", String(8), nullable=False),
+    Column("confidence", Float),
+    Column("reason", String(16), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("size", Integer, nullable=False),
+)
+Index("ix_segment_history_segment_seq", segment_history.c.segment, segment_history.c.seq)
+
+# Hourly roll-up of the history: entries, exits and the size at the end of each hour.
+segment_sizes = Table(
+    "segment_sizes",
+    metadata,
+    Column("segment", String(200), primary_key=True),
+    Column("hour", Integer, primary_key=True),
+    Column("entries", Integer, nullable=False),
+    Column("exits", Integer, nullable=False),
+    Column("size", Integer, nullable=False),
+)
+
+# Durable outbox of webhook deliveries (status pending, delivered or failed).
+segment_outbox = Table(
+    "segment_outbox",
+    metadata,
+    Column("id", OffsetType, primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float),
+)
+Index("ix_segment_outbox_due", segment_outbox.c.status, segment_outbox.c.next_attempt_at)
+
+# --- features (owner: features helper) ---------------------------------------------------
+# The features consumer's per-person state (compact binary: recent events plus aggregates of
+# pruned ones), written with the consumer's position in one transaction (exactly-once).
+feature_state = Table(
+    "feature_state",
+    metadata,
+    Column("subject_key", String(300), primary_key=True),
+    Column("state", LargeBinary, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
