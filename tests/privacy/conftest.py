@@ -1,0 +1,34 @@
+"""Privacy fixtures: a runtime with privacy installed (optionally pseudonymizing) and its client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from attune.api.app import create_app
+from attune.privacy.services import Privacy, install
+from attune.runtime import Runtime
+
+
+@pytest.fixture
+def private_runtime(make_runtime: Callable[..., Runtime]) -> Runtime:
+    """A runtime with pseudonymization on and the privacy step wired into ingestion."""
+    runtime = make_runtime(privacy={"pseudonymize": True})
+    install(runtime)
+    return runtime
+
+
+@pytest.fixture
+def privacy(private_runtime: Runtime) -> Privacy:
+    """The privacy services of ``private_runtime``."""
+    return private_runtime.privacy  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def private_client(private_runtime: Runtime) -> Iterator[TestClient]:
+    """An admin client over ``private_runtime`` (consumers running)."""
+    _, secret = private_runtime.keys.create(frozenset({"admin"}), name="admin")
+    with TestClient(create_app(private_runtime), headers={"Authorization": f"Bearer {secret}"}) as client:
+        yield client
