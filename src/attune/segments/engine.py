@@ -362,8 +362,16 @@ class SegmentEngine:
                 self._evaluate(missed, now, "event")
         self.flush()
 
-    def reevaluate(self, keys: Iterable[str] | None = None, *, chunk: int = 2000, progress: Callable[[int, int], None] | None = None) -> int:
-        """Re-evaluate ``keys`` (default: every profile and every current member) online; flushed."""
+    def reevaluate(
+        self,
+        keys: Iterable[str] | None = None,
+        *,
+        now: float | None = None,
+        chunk: int = 2000,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Re-evaluate ``keys`` (default: every profile and every current member) online at
+        ``now`` (default: the clock); flushed."""
         if keys is None:
             with self.db.connect() as conn:
                 everyone = set(conn.execute(select(profiles.c.user_key)).scalars())
@@ -371,7 +379,7 @@ class SegmentEngine:
             keys = sorted(everyone)
         else:
             keys = list(keys)
-        now = self.clock()
+        now = self.clock() if now is None else now
         done = 0
         for start in range(0, len(keys), chunk):
             part = keys[start : start + chunk]
