@@ -15,7 +15,7 @@ from attune.runtime import Runtime
 @pytest.fixture
 def private_runtime(make_runtime: Callable[..., Runtime]) -> Runtime:
     """A runtime with pseudonymization on and the privacy step wired into ingestion."""
-    runtime = make_runtime(privacy={"pseudonymize": True})
+    runtime = make_runtime(privacy={"pseudonymize": True}, lake={"flush_events": 1})
     install(runtime)
     return runtime
 
