@@ -21,7 +21,12 @@ ROUTES = [
     ("GET", "/v1/items/i1", None, "read"),
     ("GET", "/v1/items/i1/similar", None, "read"),
     ("GET", "/v1/models", None, "admin"),
+    ("PUT", "/v1/users/u1/consent", {"purposes": {"marketing": "denied"}, "source": "test"}, "admin"),
+    ("GET", "/v1/users/u1/consent", None, "read"),
+    ("GET", "/v1/users/u1/export", None, "admin"),
 ]
+# Erasure succeeds once per person: its admin-only scope is checked on its own below.
+ERASURE = {"/v1/users/{user_id}"}
 # Need registered versions to answer 200; their admin-only scope is tested in tests/api/test_models_api.py.
 MODEL_LIFECYCLE = {"/v1/models/{version}/promote", "/v1/models/rollback"}
 GRANTS = {"ingest": {"ingest"}, "read": {"read"}, "admin": {"ingest", "read", "admin"}}
@@ -119,7 +124,7 @@ def test_every_route_is_in_the_matrix_or_public_on_purpose(client: TestClient) -
     unlisted = [
         (sorted(route.methods), route.path)
         for route in client.app.routes
-        if isinstance(route, APIRoute) and route.path not in covered | PUBLIC | SEGMENT | MODEL_LIFECYCLE
+        if isinstance(route, APIRoute) and route.path not in covered | PUBLIC | SEGMENT | MODEL_LIFECYCLE | ERASURE
     ]
     assert not unlisted, f"routes without an authorization test: {unlisted}"
 
@@ -128,3 +133,11 @@ def test_segment_routes_need_the_ingest_scope(client: TestClient, auth) -> None:
     for path in sorted(SEGMENT):
         assert client.post(path, json={}, headers={"Authorization": ""}).status_code == 401
         assert client.post(path, json={}, headers=auth("read")).status_code == 403
+
+
+def test_erasure_needs_the_admin_scope(client: TestClient, auth) -> None:
+    client.put("/v1/users/u9", json={"plan": "free"})
+    assert client.delete("/v1/users/u9", headers={"Authorization": ""}).status_code == 401
+    for scope in ("ingest", "read"):
+        assert client.delete("/v1/users/u9", headers=auth(scope)).status_code == 403
+    assert client.delete("/v1/users/u9", headers=auth("admin")).status_code == 200
