@@ -22,7 +22,7 @@ from attune.segments.rules.nodes import (
     Truthy,
     leaves,
 )
-from attune.segments.rules.parser import parse_rule
+from attune.segments.rules.parser import parse_rule, rule_from_expr
 from attune.segments.rules.render import render, render_ref
 from attune.segments.rules.validate import RuleCatalog, validate_rule
 
@@ -45,5 +45,6 @@ __all__ = [
     "parse_rule",
     "render",
     "render_ref",
+    "rule_from_expr",
     "validate_rule",
 ]

@@ -278,8 +278,9 @@ def evaluate(rule: Rule, values: Mapping[FeatureRef, Any]) -> Any:
     result = fn(values)
     if type(result) is np.ndarray:
         return result
-    for ref in rule.refs:  # a constant answer over columns still has to be a column
-        column = values.get(ref)
+    # A constant answer over columns still has to be a column (the rule's own refs may be absent;
+    # then the first value says which mode we are in, since all are columns or none is).
+    for column in (*(values.get(ref) for ref in rule.refs), next(iter(values.values()), None)):
         if type(column) is np.ndarray and column.ndim == 1:
             return np.full(len(column), bool(result))
     return bool(result)

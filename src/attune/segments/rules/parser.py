@@ -44,6 +44,12 @@ MAX_DEPTH = 64
 UNITS: dict[str, int] = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 #: Functions a rule may call, and what each takes.
 FUNCTIONS = ("count", "sum", "distinct", "exists", "segment")
+
+
+def _unknown_function(name: str) -> str:
+    return f"unknown function '{name}': expected one of {', '.join(FUNCTIONS)}"
+
+
 _WINDOW = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([smhd])$")
 _ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t"}
 
@@ -109,7 +115,17 @@ class _Build(lark.Transformer):
 
     # ---- operands ---------------------------------------------------------------------------
     def path(self, parts: list[Token]) -> _Path:
+        self._not_keyword(parts[0])
+        for part in parts:
+            if part.startswith("__"):
+                # Defence in depth: names are only ever data keys, but dunders have no business here.
+                raise self.fail(f"'{part}': names starting with '__' are reserved", part.start_pos)
         return _Path(tuple(parts))
+
+    def _not_keyword(self, token: Token) -> None:
+        # The contextual lexer reads a keyword as a name where no keyword fits ("or x > 1").
+        if token in _KEYWORDS:
+            raise self.fail(f"'{token}' is a keyword, not a name", token.start_pos)
 
     @v_args(inline=True)
     def kwarg(self, name: Token, value: Token) -> _Kwarg:
@@ -117,6 +133,9 @@ class _Build(lark.Transformer):
 
     def call(self, children: list[Any]) -> _Call:
         name, *args = children
+        self._not_keyword(name)
+        if name not in FUNCTIONS:
+            raise self.fail(_unknown_function(name), name.start_pos)
         args = [a for a in args if a is not None]
         return _Call(name, tuple(args), 0)
 
@@ -146,17 +165,13 @@ class _Build(lark.Transformer):
 
     def _call_ref(self, call: _Call) -> _Operand:
         name = call.name
-        if name not in FUNCTIONS:
-            raise self.fail(
-                f"unknown function '{name}': expected one of count, sum, distinct, exists, segment",
-                name.start_pos,
-            )
         positional = [a for a in call.args if not isinstance(a, _Kwarg)]
         keywords = [a for a in call.args if isinstance(a, _Kwarg)]
         if name == "segment":
             return self._segment_ref(call, positional, keywords)
         if not positional:
-            raise self.fail(f"{name}(...) needs an event type first, like {name}(view)", name.end_pos)
+            pos = keywords[0].name.start_pos if keywords else name.end_pos
+            raise self.fail(f"{name}(...) needs an event type first, like {name}(view)", pos)
         if call.args[0] is not positional[0]:
             raise self.fail("the event type comes first, before window= or category=", self._pos(call.args[0]))
         if len(positional) > 1:
@@ -309,11 +324,9 @@ class _Build(lark.Transformer):
     @v_args(inline=True)
     def predicate(self, call: _Call) -> Expr:
         if call.name not in ("exists", "segment"):
-            if call.name in FUNCTIONS:
-                raise self.fail(
-                    f"{call.name}(...) is a number: compare it, like {call.name}(...) >= 1", call.name.start_pos
-                )
-            self._call_ref(call)  # raises: unknown function
+            raise self.fail(
+                f"{call.name}(...) is a number: compare it, like {call.name}(...) >= 1", call.name.start_pos
+            )
         operand = self._call_ref(call)
         return Truthy(operand.ref, pos=operand.pos)
 
@@ -340,6 +353,7 @@ _DESCRIPTIONS = {
     "_BETWEEN": "'between'",
     "$END": "the end of the rule",
 }
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*$")
 _KEYWORDS = frozenset({"and", "or", "not", "in", "between", "true", "false"})
 _LAST_TOKEN = re.compile(
     r"""(==|!=|>=|<=|[<>=(),.]|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[A-Za-z0-9_.+-]+)\s*$"""
@@ -390,8 +404,23 @@ def _translate(text: str, error: lark.exceptions.UnexpectedInput) -> RuleError:
     token = error.token
     # ``accepts`` asks the parser which tokens really lead on (``expected`` is LALR's merged set).
     expected = set(error.accepts or error.expected)
-    if token.type == "_RPAR" and "_RPAR" not in expected:
+    if token.type == "_RPAR" and "$END" in expected:
         return RuleError("unbalanced ')': there is no '(' to close", text=text, position=token.start_pos)
+    stack = getattr(getattr(error.interactive_parser, "parser_state", None), "value_stack", None) or [None]
+    last = stack[-1]
+    if isinstance(last, Token) and last.type == "NAME" and last in _KEYWORDS:
+        # A keyword where only a name fits was read as a name ("or x > 1"); that is the fault.
+        return RuleError(f"'{last}' is a keyword, not a name", text=text, position=last.start_pos)
+    if token.type == "_LPAR" and isinstance(last, Token) and last.type == "NAME":
+        # ``os.system(…)``: a dotted name called like a function.
+        dotted = _DOTTED.search(text[: last.end_pos])
+        start = dotted.start() if dotted else last.start_pos
+        return RuleError(_unknown_function(text[start : last.end_pos]), text=text, position=start)
+    for item in stack:
+        # A call still open when the error struck (``__import__("os").system``): its name is the fault.
+        if isinstance(item, Token) and item.type == "NAME" and item not in FUNCTIONS:
+            if text[item.end_pos :].lstrip().startswith("("):
+                return RuleError(_unknown_function(item), text=text, position=item.start_pos)
     if token.type == "_EQ":
         return RuleError("a single '=' is not a comparison: use '=='", text=text, position=token.start_pos)
     if token.type == "NAME" and token.lower() in _KEYWORDS and token.lower() != token:
@@ -430,3 +459,12 @@ def parse_rule(text: str) -> Rule:
     refs = frozenset(leaf.ref for leaf in leaves(expr))
     segments = frozenset(ref.name for ref in refs if ref.kind == "segment" and ref.name is not None)
     return Rule(text=text, expr=expr, refs=refs, segments=segments)
+
+
+def rule_from_expr(expr: Expr) -> Rule:
+    """A :class:`Rule` for an expression built in code (its text is the canonical rendering)."""
+    from attune.segments.rules.render import render
+
+    refs = frozenset(leaf.ref for leaf in leaves(expr))
+    segments = frozenset(ref.name for ref in refs if ref.kind == "segment" and ref.name is not None)
+    return Rule(text=render(expr), expr=expr, refs=refs, segments=segments)
