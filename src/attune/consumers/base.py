@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from bisect import bisect_right
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine
 
 from attune.events.model import LoggedEvent
+from attune.log.gate import write_gate
 from attune.log.protocol import EventLog
 from attune.log.sql import get_position, set_position
 from attune.observability import metrics
@@ -29,6 +32,10 @@ class Consumer(Protocol):
     name: str
     #: True when requests wait for this consumer to read their own writes.
     realtime: bool
+    #: Optional, default True. False when ``handle`` and ``flush`` never write through
+    #: ``conn`` (their durability lies elsewhere, like the lake's files): the runner then
+    #: calls them outside any database transaction and commits only the position, briefly.
+    # transactional: bool
 
     def handle(self, batch: list[LoggedEvent], conn: Connection) -> int | None:
         """Apply ``batch``; return the durable offset or ``None``."""
@@ -56,6 +63,8 @@ class ConsumerRunner:
         #: Highest offset handed to the consumer (ahead of ``position`` while it buffers).
         self.cursor = self.position
         self.failures = 0
+        self.gate = write_gate(engine)
+        self.transactional = bool(getattr(consumer, "transactional", True))
 
     def step(self) -> int:
         """Read and process at most one batch; return how many events were handled."""
@@ -71,12 +80,14 @@ class ConsumerRunner:
         if not batch:
             return 0
         started = time.perf_counter()
-        with self.engine.begin() as conn:
-            durable = self.consumer.handle(batch, conn)
-            if durable is not None and durable > self.position:
-                set_position(conn, self.consumer.name, durable)
-        if durable is not None and durable > self.position:
-            self.position = durable
+        if self.transactional:
+            with self.transaction() as conn:
+                durable = self.consumer.handle(batch, conn)
+                self._advance(conn, durable)
+            self._committed(durable)
+        else:
+            durable = self.consumer.handle(batch, None)  # type: ignore[arg-type]
+            self._commit_position(durable)
         self.cursor = batch[-1].offset
         metrics.CONSUMER_EVENTS.labels(self.consumer.name).inc(len(batch))
         metrics.CONSUMER_BATCH_SECONDS.labels(self.consumer.name).observe(time.perf_counter() - started)
@@ -85,12 +96,13 @@ class ConsumerRunner:
 
     def flush(self) -> None:
         """Ask the consumer to make buffered work durable and commit the position."""
-        with self.engine.begin() as conn:
-            durable = self.consumer.flush(conn)
-            if durable is not None and durable > self.position:
-                set_position(conn, self.consumer.name, durable)
-        if durable is not None and durable > self.position:
-            self.position = durable
+        if self.transactional:
+            with self.transaction() as conn:
+                durable = self.consumer.flush(conn)
+                self._advance(conn, durable)
+            self._committed(durable)
+        else:
+            self._commit_position(self.consumer.flush(None))  # type: ignore[arg-type]
 
     def drain(self) -> int:
         """Process until the log's head as seen now; return the number handled."""
@@ -102,11 +114,58 @@ class ConsumerRunner:
 
     def reset(self) -> None:
         """Forget all derived state and start again from offset 0."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             self.consumer.reset(conn)
             set_position(conn, self.consumer.name, 0)
         self.position = self.cursor = 0
 
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A consumer transaction: behind appends at the write gate, without an fsync of its own.
+
+        Derived state is rebuilt from the log, and the position commits with the state, so a
+        consumer commit lost to a power cut only means replaying those events: on SQLite
+        the transaction runs with ``synchronous=NORMAL`` (in WAL mode the database stays
+        consistent; the next append's fsync makes it durable too). Appends keep the
+        configured durability; that is what acknowledgements rest on.
+        """
+        with self.gate.hold(urgent=False), self.engine.connect() as conn:
+            restore = _relax_durability(conn)
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if restore is not None:
+                    conn.connection.driver_connection.execute(f"PRAGMA synchronous={restore}")
+
+    def _advance(self, conn: Connection, durable: int | None) -> None:
+        """Write ``durable`` as the position inside the state's transaction (if it moves)."""
+        if durable is not None and durable > self.position:
+            set_position(conn, self.consumer.name, durable)
+
+    def _committed(self, durable: int | None) -> None:
+        """Remember a position once its transaction has committed."""
+        if durable is not None and durable > self.position:
+            self.position = durable
+
+    def _commit_position(self, durable: int | None) -> None:
+        if durable is not None and durable > self.position:
+            with self.transaction() as conn:
+                set_position(conn, self.consumer.name, durable)
+            self._committed(durable)
+
 
 def _offset(logged: LoggedEvent) -> int:
     return logged.offset
+
+
+def _relax_durability(conn: Connection) -> int | None:
+    """On SQLite, switch ``conn`` to ``synchronous=NORMAL``; return the level to restore."""
+    if conn.dialect.name != "sqlite":
+        return None
+    raw = conn.connection.driver_connection
+    level = raw.execute("PRAGMA synchronous").fetchone()[0]
+    if level <= 1:
+        return None  # already NORMAL or OFF
+    raw.execute("PRAGMA synchronous=NORMAL")
+    return int(level)

@@ -35,6 +35,9 @@ class LakeConsumer:
 
     name = "lake"
     realtime = False
+    #: The files are the state: the runner commits only the position, outside Parquet writes,
+    #: so appends never wait behind a file being written and synced.
+    transactional = False
 
     def __init__(self, lake_dir: Path, flush_events: int) -> None:
         self.lake_dir = lake_dir

@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from attune.events.model import Event, LoggedEvent
+from attune.log.gate import write_gate
 from attune.log.protocol import AppendResult
 from attune.profiles.identity import SubjectKeys
 from attune.storage.tables import consumer_offsets, events
@@ -65,6 +66,7 @@ class SqlEventLog:
         self._queue: list[_Pending] = []
         self._writing = False
         self._is_pg = engine.dialect.name == "postgresql"
+        self._gate = write_gate(engine)
         quote = engine.dialect.identifier_preparer.quote
         columns = ("event_id", "type", "user_key", "anon_key", "item_id", "ts", "received_at", "body")
         mark = "%s" if self._is_pg else "?"
@@ -142,7 +144,7 @@ class SqlEventLog:
 
     def _commit(self, group: list[_Pending]) -> None:
         """One transaction: dedupe against the log and each other, insert, commit."""
-        with self.engine.begin() as conn:
+        with self._gate.hold(urgent=True), self.engine.begin() as conn:
             cursor = conn.connection.driver_connection.cursor()
             try:
                 if self._is_pg:

@@ -1,0 +1,79 @@
+"""One writer at a time per SQLite database in this process, appends first.
+
+SQLite has a single write lock per database. When two connections of one process want it at
+once, the loser does not queue: it sleeps in SQLite's busy handler (1, 2, 5, 10, … 100 ms
+steps) and tries again, so a single-event append that arrived during a consumer's commit
+waited up to tens of milliseconds after the lock was already free. A consumer transaction
+that read first and wrote second could also fail outright (``SQLITE_BUSY_SNAPSHOT``) when an
+append committed in between. The gate makes this process's writers queue in Python instead,
+where the hand-over is immediate and appends (whose callers wait for the answer) go before
+consumers (who only fall behind a little and catch up).
+
+PostgreSQL locks rows, not the database: its gate lets everyone through.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+
+
+class WriteGate:
+    """A lock with two classes of waiters: urgent ones (appends) always go first."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._held = False
+        self._urgent_waiting = 0
+
+    @contextmanager
+    def hold(self, *, urgent: bool) -> Iterator[None]:
+        """Hold the gate for the duration of the block."""
+        with self._cond:
+            if urgent:
+                self._urgent_waiting += 1
+                try:
+                    while self._held:
+                        self._cond.wait()
+                finally:
+                    self._urgent_waiting -= 1
+            else:
+                while self._held or self._urgent_waiting:
+                    self._cond.wait()
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held = False
+                self._cond.notify_all()
+
+
+class _OpenGate(WriteGate):
+    """Lets everyone through (databases that lock rows rather than the whole file)."""
+
+    @contextmanager
+    def hold(self, *, urgent: bool) -> Iterator[None]:  # noqa: ARG002 - same signature as WriteGate
+        """Do nothing around the block."""
+        yield
+
+
+_OPEN = _OpenGate()
+#: By database URL: engines opened on the same file share one gate.
+_gates: dict[str, WriteGate] = {}
+_gates_lock = threading.Lock()
+
+
+def write_gate(engine: Engine) -> WriteGate:
+    """The gate shared by every writer of ``engine``'s database in this process."""
+    if engine.dialect.name != "sqlite":
+        return _OPEN
+    with _gates_lock:
+        key = str(engine.url)
+        gate = _gates.get(key)
+        if gate is None:
+            gate = _gates[key] = WriteGate()
+        return gate
