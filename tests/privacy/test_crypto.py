@@ -78,7 +78,7 @@ def test_field_cipher_roundtrips_any_json(tmp_path) -> None:
     cipher = PersonalFieldCipher(PersonKeys(engine, ring(m1=b"k" * 32)))
 
     @settings(max_examples=50, deadline=None)
-    @given(st.recursive(st.one_of(st.text(), st.integers(), st.booleans(), st.none()),
+    @given(st.recursive(st.one_of(st.text(), st.integers(-(2**63), 2**63 - 1), st.booleans(), st.none()),
                         lambda inner: st.lists(inner, max_size=3), max_leaves=5))
     def check(value) -> None:
         sealed = cipher.seal("u:p", value)

@@ -102,6 +102,31 @@ class PersonKeys:
         self._remember(subject_key, aead)
         return aead
 
+    def ensure(self, subject_keys: list[str]) -> None:
+        """Make sure data keys exist for all of ``subject_keys``: missing ones made in one transaction."""
+        with self._lock:
+            missing = [k for k in dict.fromkeys(subject_keys) if k not in self._cache]
+        if not missing:
+            return
+        with self.engine.begin() as conn:
+            rows = {r[0]: r for r in conn.execute(
+                select(person_keys.c.subject_key, person_keys.c.master_key_id, person_keys.c.wrapped_key).where(
+                    person_keys.c.subject_key.in_(bindparam("keys", expanding=True))), {"keys": missing})}
+            new = []
+            for key in missing:
+                if key not in rows:
+                    master_id, wrapped = self._wrap(AESGCM.generate_key(bit_length=256))
+                    new.append({"subject_key": key, "master_key_id": master_id, "wrapped_key": wrapped,
+                                "created_at": time.time()})
+            if new:
+                insert_ignore(conn, person_keys, new)
+                rows.update({r[0]: r for r in conn.execute(
+                    select(person_keys.c.subject_key, person_keys.c.master_key_id, person_keys.c.wrapped_key).where(
+                        person_keys.c.subject_key.in_(bindparam("keys", expanding=True))),
+                    {"keys": [r["subject_key"] for r in new]})})
+        for key, row in rows.items():
+            self._remember(key, AESGCM(self._unwrap(row[1], bytes(row[2]))))
+
     # -- data --------------------------------------------------------------
     def encrypt(self, subject_key: str, plaintext: bytes) -> bytes:
         """Encrypt ``plaintext`` under ``subject_key``'s data key (created on first use)."""

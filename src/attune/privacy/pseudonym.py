@@ -96,6 +96,7 @@ class SubjectRegistry:
         if not fresh:
             return 0
         now = time.time()
+        self.person_keys.ensure(list(fresh))  # one transaction for every new person's data key
         rows = [
             {"subject_key": key, "key_id": Pseudonymizer.key_id_of(key[2:]),
              "raw_id": self.person_keys.encrypt(key, raw.encode("utf-8", "surrogatepass")), "created_at": now}

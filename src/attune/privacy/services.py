@@ -127,14 +127,17 @@ def filter_batch(privacy: Privacy, good: list, positions: list[int], rejected: l
     from attune.ingest.service import Rejection
     from attune.privacy.transform import check_consent_event
 
-    out, out_positions = [], []
+    checked, checked_positions = [], []
     for event, position in zip(good, positions, strict=True):
         if event.type == "consent":
             errors = check_consent_event(event, privacy.subject_keys, privacy.settings.privacy.purposes)
             if errors:
                 rejected.append(Rejection(position, errors))
                 continue
-        stored = privacy.transform.apply_one(event)
+        checked.append(event)
+        checked_positions.append(position)
+    out, out_positions = [], []
+    for stored, position in zip(privacy.transform.apply_batch(checked), checked_positions, strict=True):
         if stored is not None:
             out.append(stored)
             out_positions.append(position)

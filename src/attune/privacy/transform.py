@@ -39,6 +39,8 @@ class PrivacyTransform:
         self.consent = consent
         self.policy = policy
         self.registry = registry
+        #: Subjects to register at the end of the current batch (``None`` outside apply_batch).
+        self._pending: list[tuple[str, str]] | None = None
 
     def apply(self, events: Sequence[Event]) -> list[Event | None]:
         """One result per input event: the event to store, or ``None`` when dropped.
@@ -85,8 +87,22 @@ class PrivacyTransform:
             pairs += [(as_user, raw), (as_anon, raw)]
             changes["properties"] = {**event.properties, "previous_id": as_user[2:]}
         if self.registry is not None and pairs:
-            self.registry.register(pairs)
+            if self._pending is not None:
+                self._pending.extend(pairs)
+            else:
+                self.registry.register(pairs)
         return replace(event, **changes)
+
+    def apply_batch(self, events: Sequence[Event]) -> list[Event | None]:
+        """Like :meth:`apply`, registering every new subject of the batch in one transaction."""
+        self._pending = []
+        try:
+            out = [self.apply_one(event) for event in events]
+            if self.registry is not None and self._pending:
+                self.registry.register(self._pending)
+        finally:
+            self._pending = None
+        return out
 
 
 def check_consent_event(event: Event, keys: SubjectKeys, purposes: list[str]) -> list[str]:

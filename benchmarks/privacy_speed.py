@@ -1,0 +1,113 @@
+"""Cost of the privacy step on ingestion, and time to erase one person from a large log.
+
+Prints:
+* events/s of the transformation path (normalize + enrich) without and with the privacy
+  step (consent check, minimization with PII scanning, pseudonymization) and of trait
+  encryption; CPU seconds (time.process_time), so figures hold on a shared machine;
+* the wall and CPU time to erase one person from a SQLite store of N events (default 1,000,000).
+
+    .venv/bin/python benchmarks/privacy_speed.py [--events 1000000] [--transform 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import insert
+
+from attune.privacy.services import install
+from attune.runtime import Runtime
+from attune.settings import load_settings
+from attune.storage.tables import events as events_table
+
+
+def sample_events(n: int, users: int) -> list[dict]:
+    rng = random.Random(7)
+    out = []
+    for i in range(n):
+        u = rng.randrange(users)
+        out.append({
+            "type": rng.choice(["view", "click", "page_view", "add_to_cart"]),
+            "user_id": f"user-{u}", "anonymous_id": f"dev-{u}", "item_id": f"i{rng.randrange(500)}",
+            "context": {"ip": f"10.{u % 250}.{i % 250}.{i % 200}", "geo": {"city": "Bonn", "lat": 50.7, "country": "DE"},
+                        "page": {"url": f"https://shop.test/p/{i}?ref=mail"}},
+            "properties": {"comment": "great product, call me at +49 170 5550123" if i % 10 == 0 else "nice",
+                           "category": "drama"},
+        })
+    return out
+
+
+def transform_speed(tmp: Path, n: int) -> None:
+    raw = sample_events(n, 1000)
+    for label, pseudo, private in (("without privacy", False, False), ("with privacy", True, True)):
+        runtime = Runtime.open(load_settings(data_dir=tmp / label.replace(" ", "_"), privacy={"pseudonymize": pseudo}))
+        if private:
+            install(runtime)
+        runtime.ingest.prepare(raw[:100])  # warm caches (subject registry, UA parser)
+        started = time.process_time()
+        for i in range(0, n, 1000):
+            runtime.ingest.prepare(raw[i : i + 1000])
+        cpu = time.process_time() - started
+        print(f"transform path {label:>16}, new people:       {n / cpu:>9,.0f} events/s CPU")
+        started = time.process_time()
+        for i in range(0, n, 1000):  # the same 1,000 people again: keys, subjects and consent cached
+            runtime.ingest.prepare(raw[i : i + 1000])
+        cpu = time.process_time() - started
+        print(f"transform path {label:>16}, returning people: {n / cpu:>9,.0f} events/s CPU")
+        if private:
+            cipher = runtime.privacy.cipher
+            traits = {"email": {"value": "a@b.example", "source": "crm", "ts": 1.0},
+                      "plan": {"value": "gold", "source": "crm", "ts": 1.0}}
+            started = time.process_time()
+            for i in range(n):
+                cipher.seal_traits(f"u:user-{i % 1000}", traits)
+            cpu = time.process_time() - started
+            print(f"trait encryption (2 traits, AES-256-GCM): {n / cpu:>9,.0f} profiles/s CPU")
+        runtime.close()
+
+
+def erase_speed(tmp: Path, n: int) -> None:
+    runtime = Runtime.open(load_settings(data_dir=tmp / "erase", sqlite_synchronous="NORMAL"))
+    privacy = install(runtime)
+    users = 10_000
+    rng = random.Random(3)
+    started = time.perf_counter()
+    batch = []
+    with runtime.engine.begin() as conn:
+        for i in range(n):
+            u = 42 if i % users == 0 else rng.randrange(users)
+            batch.append({"event_id": f"e{i}", "type": "view", "user_key": f"u:user-{u}", "anon_key": None,
+                          "item_id": f"i{i % 500}", "ts": 1.7e9 + i, "received_at": 1.7e9 + i,
+                          "body": b'{"event_id":"e%d","type":"view","timestamp":%d.0,"received_at":%d.0,'
+                                  b'"user_id":"user-%d","item_id":"i1"}' % (i, 1.7e9 + i, 1.7e9 + i, u)})
+            if len(batch) == 50_000:
+                conn.execute(insert(events_table), batch)
+                batch = []
+        if batch:
+            conn.execute(insert(events_table), batch)
+    print(f"built a log of {n:,} events in {time.perf_counter() - started:.0f} s")
+    # The log alone (consumers are not run over it: building profiles for 1M events would take
+    # longer than the measurement); the lake and profile erasers still run, over empty stores.
+    wall, cpu = time.perf_counter(), time.process_time()
+    done = privacy.erasure.erase("user-42")
+    print(f"erase one person ({done.counts['event_log']} events, profiles, lake files, keys) from {n:,} events: "
+          f"{time.perf_counter() - wall:.2f} s wall, {time.process_time() - cpu:.2f} s CPU")
+    runtime.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--transform", type=int, default=20_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        transform_speed(Path(tmp), args.transform)
+        erase_speed(Path(tmp), args.events)
+
+
+if __name__ == "__main__":
+    main()
