@@ -14,11 +14,15 @@ def defs(spec: dict[str, dict]) -> list[SegmentDefinition]:
 
 
 def test_never_and_always_matching_rules() -> None:
-    report = conflict_report(defs({
-        "always": {"rule": "count(view, window=7d) >= 0"},
-        "never": {"rule": "count(view) > 3 and count(view) < 2"},
-        "fine": {"rule": "count(view) > 3"},
-    }))
+    report = conflict_report(
+        defs(
+            {
+                "always": {"rule": "count(view, window=7d) >= 0"},
+                "never": {"rule": "count(view) > 3 and count(view) < 2"},
+                "fine": {"rule": "count(view) > 3"},
+            }
+        )
+    )
     assert [(c.kind, c.segments) for c in report] == [
         ("always_matches", ("always",)),
         ("never_matches", ("never",)),
@@ -29,9 +33,16 @@ def test_never_and_always_matching_rules() -> None:
 
 def test_equal_priority_overlap_in_a_group_with_a_witness() -> None:
     spec = {
-        "young_bingers": {"rule": "count(view, window=7d) >= 10 and trait.age < 25", "group": "g", "priority": 1},
-        "mobile_viewers": {"rule": 'count(view, window=7d) >= 3 and context.device == "mobile"', "group": "g",
-                           "priority": 1},
+        "young_bingers": {
+            "rule": "count(view, window=7d) >= 10 and trait.age < 25",
+            "group": "g",
+            "priority": 1,
+        },
+        "mobile_viewers": {
+            "rule": 'count(view, window=7d) >= 3 and context.device == "mobile"',
+            "group": "g",
+            "priority": 1,
+        },
     }
     (conflict,) = conflict_report(defs(spec))
     assert conflict.kind == "equal_priority"
@@ -50,15 +61,21 @@ def test_equal_priority_overlap_in_a_group_with_a_witness() -> None:
     "spec",
     [
         # different priorities: the group resolves them on purpose
-        {"premium": {"rule": "sum(purchase.value) >= 100", "group": "tier", "priority": 10},
-         "browser": {"rule": "count(view) >= 3", "group": "tier", "priority": 1}},
+        {
+            "premium": {"rule": "sum(purchase.value) >= 100", "group": "tier", "priority": 10},
+            "browser": {"rule": "count(view) >= 3", "group": "tier", "priority": 1},
+        },
         # equal priority but disjoint
-        {"light": {"rule": "count(view) <= 3", "group": "tier", "priority": 1},
-         "heavy": {"rule": "count(view) > 3", "group": "tier", "priority": 1}},
+        {
+            "light": {"rule": "count(view) <= 3", "group": "tier", "priority": 1},
+            "heavy": {"rule": "count(view) > 3", "group": "tier", "priority": 1},
+        },
         # overlapping but in different groups / no group
-        {"a": {"rule": "count(view) > 1", "group": "g1", "priority": 1},
-         "b": {"rule": "count(view) > 2", "group": "g2", "priority": 1},
-         "c": {"rule": "count(view) > 3", "priority": 1}},
+        {
+            "a": {"rule": "count(view) > 1", "group": "g1", "priority": 1},
+            "b": {"rule": "count(view) > 2", "group": "g2", "priority": 1},
+            "c": {"rule": "count(view) > 3", "priority": 1},
+        },
     ],
 )
 def test_no_conflict(spec: dict) -> None:
@@ -66,11 +83,15 @@ def test_no_conflict(spec: dict) -> None:
 
 
 def test_learnt_segments_are_not_analysed() -> None:
-    report = conflict_report(defs({
-        "cluster_0": {"kind": "learnt", "group": "clusters"},
-        "cluster_1": {"kind": "learnt", "group": "clusters"},
-        "rule_seg": {"rule": "count(view) > 1", "group": "clusters"},
-    }))
+    report = conflict_report(
+        defs(
+            {
+                "cluster_0": {"kind": "learnt", "group": "clusters"},
+                "cluster_1": {"kind": "learnt", "group": "clusters"},
+                "rule_seg": {"rule": "count(view) > 1", "group": "clusters"},
+            }
+        )
+    )
     assert report == []
 
 

@@ -24,11 +24,21 @@ from attune.segments.rules import RuleError, parse_rule
 def test_a_put_body_becomes_a_definition() -> None:
     d = parse_definition(
         "premium",
-        {"rule": "sum(purchase.value, window=30d) >= 100", "priority": 10, "group": "tier",
-         "description": "big spenders", "purpose": "marketing"},
+        {
+            "rule": "sum(purchase.value, window=30d) >= 100",
+            "priority": 10,
+            "group": "tier",
+            "description": "big spenders",
+            "purpose": "marketing",
+        },
     )
     assert d == SegmentDefinition(
-        "premium", parse_rule("sum(purchase.value, window=30d) >= 100"), 10, "tier", "big spenders", "marketing"
+        "premium",
+        parse_rule("sum(purchase.value, window=30d) >= 100"),
+        10,
+        "tier",
+        "big spenders",
+        "marketing",
     )
     assert parse_definition("x", {"rule": "true"}).priority == 0
     assert parse_definition("x", {"rule": "true"}).group is None
@@ -108,7 +118,11 @@ def test_load_yaml_mapping_and_json_list(tmp_path: Path) -> None:
         ('[{"name": "a", "rule": "x > 1"', ".json", "line 1"),
         ("- rule: x > 1\n", ".yaml", "entry 1 needs a 'name'"),
         ("a: {rule: 'x > 1'}\nb: {rule: 'x >> 1'}\n", ".yaml", "segment 'b', field 'rule': line 1, column 4"),
-        ('[{"name": "a", "rule": "true"}, {"name": "a", "rule": "false"}]', ".json", "segment 'a': defined more than once"),
+        (
+            '[{"name": "a", "rule": "true"}, {"name": "a", "rule": "false"}]',
+            ".json",
+            "segment 'a': defined more than once",
+        ),
         ("42", ".yaml", "expected a list of segments"),
     ],
 )
@@ -130,12 +144,14 @@ def defs_of(rules: dict[str, str]) -> list[SegmentDefinition]:
 
 
 def test_dependency_order_puts_referenced_segments_first() -> None:
-    defs = defs_of({
-        "z_base": "count(view) > 1",
-        "a_top": 'segment("m_mid") and segment("z_base")',
-        "m_mid": 'segment("z_base") or x > 1',
-        "b_free": "x > 2",
-    })
+    defs = defs_of(
+        {
+            "z_base": "count(view) > 1",
+            "a_top": 'segment("m_mid") and segment("z_base")',
+            "m_mid": 'segment("z_base") or x > 1',
+            "b_free": "x > 2",
+        }
+    )
     order = dependency_order(defs)
     assert order == ["b_free", "z_base", "m_mid", "a_top"]
 
@@ -159,16 +175,23 @@ def test_unknown_references_are_refused_with_position() -> None:
 def test_premium_overrides_browser() -> None:
     defs = {d.name: d for d in load_definitions_from_text(YAML)}
     assert resolve_exclusive({"premium": 1.0, "browser": 1.0, "drama_fans": 0.8}, defs) == {
-        "premium": 1.0, "drama_fans": 0.8}
+        "premium": 1.0,
+        "drama_fans": 0.8,
+    }
     assert resolve_exclusive({"browser": 1.0}, defs) == {"browser": 1.0}
     assert resolve_exclusive({"browser": 0.0, "unknown": 0.5}, defs) == {"unknown": 0.5}
 
 
 def test_equal_priority_goes_to_name_order() -> None:
-    defs = {d.name: d for d in parse_definitions({
-        "beta": {"rule": "true", "group": "g", "priority": 5},
-        "alpha": {"rule": "true", "group": "g", "priority": 5},
-    })}
+    defs = {
+        d.name: d
+        for d in parse_definitions(
+            {
+                "beta": {"rule": "true", "group": "g", "priority": 5},
+                "alpha": {"rule": "true", "group": "g", "priority": 5},
+            }
+        )
+    }
     assert resolve_exclusive({"beta": 0.9, "alpha": 0.2}, defs) == {"alpha": 0.2}
 
 
@@ -186,7 +209,10 @@ def load_definitions_from_text(text: str) -> list[SegmentDefinition]:
     )
 )
 def test_at_most_one_per_group_and_it_has_the_top_priority(spec: dict) -> None:
-    defs = {name: SegmentDefinition(name, parse_rule("true"), priority, group) for name, (group, priority, _) in spec.items()}
+    defs = {
+        name: SegmentDefinition(name, parse_rule("true"), priority, group)
+        for name, (group, priority, _) in spec.items()
+    }
     matches = {name: confidence for name, (_, _, confidence) in spec.items()}
     kept = resolve_exclusive(matches, defs)
     assert all(matches[name] == confidence > 0 for name, confidence in kept.items())

@@ -69,16 +69,26 @@ def conflict_report(
         if not matchable.holds:
             scope = "" if matchable.exhaustive else " (among sampled cases)"
             report.append(
-                Conflict("never_matches", (name,), f"segment '{name}' can never match{scope}: {rule.text}",
-                         None, matchable.exhaustive)
+                Conflict(
+                    "never_matches",
+                    (name,),
+                    f"segment '{name}' can never match{scope}: {rule.text}",
+                    None,
+                    matchable.exhaustive,
+                )
             )
             continue
         total = always_matches(rule.expr, limit=limit)
         if total.holds:
             scope = "" if total.exhaustive else " (in every sampled case)"
             report.append(
-                Conflict("always_matches", (name,), f"segment '{name}' matches everyone{scope}: {rule.text}",
-                         None, total.exhaustive)
+                Conflict(
+                    "always_matches",
+                    (name,),
+                    f"segment '{name}' matches everyone{scope}: {rule.text}",
+                    None,
+                    total.exhaustive,
+                )
             )
     groups: dict[str, list[SegmentDefinition]] = {}
     for definition in by_name.values():

@@ -131,7 +131,9 @@ def parse_definition(name: str, mapping: Any) -> SegmentDefinition:
         priority=_integer(name, "priority", mapping.get("priority", 0)),
         group=_optional_text(name, "group", mapping.get("group"), NAME_PATTERN, "a group name"),
         description=description,
-        purpose=_optional_text(name, "purpose", mapping.get("purpose"), PURPOSE_PATTERN, "a purpose identifier"),
+        purpose=_optional_text(
+            name, "purpose", mapping.get("purpose"), PURPOSE_PATTERN, "a purpose identifier"
+        ),
         kind=kind,
     )
 
@@ -186,7 +188,9 @@ def load_definitions(path: str | Path) -> list[SegmentDefinition]:
     return parse_definitions(data, source=str(path))
 
 
-def _as_mapping(defs: Mapping[str, SegmentDefinition] | Iterable[SegmentDefinition]) -> dict[str, SegmentDefinition]:
+def _as_mapping(
+    defs: Mapping[str, SegmentDefinition] | Iterable[SegmentDefinition],
+) -> dict[str, SegmentDefinition]:
     if isinstance(defs, Mapping):
         return dict(defs)
     return {d.name: d for d in defs}

@@ -67,7 +67,9 @@ def test_values_of_another_type_compare_false() -> None:
     assert evaluate(parse_rule("trait.age != 3"), {AGE: "three"}) is False
     assert evaluate(parse_rule("trait.age > 3"), {AGE: True}) is False
     assert evaluate(parse_rule("trait.vip == true"), {FeatureRef("trait", name="vip"): 1}) is False
-    assert evaluate(parse_rule("trait.vip == true"), {FeatureRef("trait", name="vip"): np.bool_(True)}) is True
+    assert (
+        evaluate(parse_rule("trait.vip == true"), {FeatureRef("trait", name="vip"): np.bool_(True)}) is True
+    )
     assert evaluate(parse_rule('trait.country in ("DE", 49)'), {COUNTRY: 49}) is True
     assert evaluate(parse_rule('trait.country in ("DE", 49)'), {COUNTRY: "49"}) is False
 
@@ -116,7 +118,7 @@ def test_scalar_rows_equal_vectorized_columns(expr: Any, table: Any) -> None:
     assert vector.tolist() == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(a=exprs, b=exprs, table=tables())
 def test_de_morgan(a: Any, b: Any, table: Any) -> None:
     rows, columns = table
@@ -129,7 +131,7 @@ def test_de_morgan(a: Any, b: Any, table: Any) -> None:
         assert np.array_equal(left, right)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(a=exprs, table=tables())
 def test_double_negation_and_excluded_middle(a: Any, table: Any) -> None:
     rows, columns = table

@@ -27,7 +27,10 @@ DESIGN_EXAMPLES = [
     ("count(view, window=7d) >= 3", {FeatureRef("count", "view", window_seconds=7 * DAY)}),
     (
         'count(view, window=7d, category="drama") > 3 and trait.age between 18 and 24',
-        {FeatureRef("count", "view", window_seconds=7 * DAY, category="drama"), FeatureRef("trait", name="age")},
+        {
+            FeatureRef("count", "view", window_seconds=7 * DAY, category="drama"),
+            FeatureRef("trait", name="age"),
+        },
     ),
     (
         "sum(purchase.value, window=30d) >= 100 or engagement_score >= 0.7",
@@ -61,10 +64,15 @@ def test_design_examples_parse_to_the_expected_trees() -> None:
     assert parse_rule(DESIGN_EXAMPLES[1][0]).expr == And((Compare(views, ">", 3.0), Between(age, 18.0, 24.0)))
     purchases = FeatureRef("count", "purchase", window_seconds=30 * DAY)
     device = FeatureRef("context", name="device")
-    assert parse_rule(DESIGN_EXAMPLES[3][0]).expr == And((Compare(device, "==", "mobile"), Not(Truthy(purchases))))
+    assert parse_rule(DESIGN_EXAMPLES[3][0]).expr == And(
+        (Compare(device, "==", "mobile"), Not(Truthy(purchases)))
+    )
     rule = parse_rule(DESIGN_EXAMPLES[4][0])
     assert rule.expr == And(
-        (Truthy(FeatureRef("segment", name="drama_fans")), InSet(FeatureRef("trait", name="country"), ("DE", "FR")))
+        (
+            Truthy(FeatureRef("segment", name="drama_fans")),
+            InSet(FeatureRef("trait", name="country"), ("DE", "FR")),
+        )
     )
     assert rule.segments == {"drama_fans"}
 
@@ -200,7 +208,9 @@ def test_empty_or_non_text_rules(text: object) -> None:
 
 
 def test_depth_and_length_limits() -> None:
-    assert parse_rule("(" * 2000 + "x > 1" + ")" * 2000).expr == Compare(FeatureRef("feature", name="x"), ">", 1.0)
+    assert parse_rule("(" * 2000 + "x > 1" + ")" * 2000).expr == Compare(
+        FeatureRef("feature", name="x"), ">", 1.0
+    )
     assert "nested" in fault("not " * 65 + "x > 1").reason
     assert "longer than" in fault("x > 1 or " * 2000 + "x > 1").reason
 
@@ -215,8 +225,28 @@ def test_any_text_parses_or_raises_a_positioned_rule_error(text: str) -> None:
 
 
 alphabet = st.sampled_from(
-    ["count(", "view", ",", "window=", "7d", ")", " and ", " or ", "not ", ">=", "==", "3", '"x"', "(", "trait.age",
-     " between ", " in ", "segment(", "true", "-"]
+    [
+        "count(",
+        "view",
+        ",",
+        "window=",
+        "7d",
+        ")",
+        " and ",
+        " or ",
+        "not ",
+        ">=",
+        "==",
+        "3",
+        '"x"',
+        "(",
+        "trait.age",
+        " between ",
+        " in ",
+        "segment(",
+        "true",
+        "-",
+    ]
 )
 
 

@@ -13,7 +13,7 @@ from attune.segments.rules import RuleError, parse_rule
 INJECTIONS = [
     ('__import__("os").system("touch {marker}")', 0),
     ('os.system("touch {marker}")', 0),
-    ("exec('open(\"{marker}\", \"w\")')", 0),
+    ('exec(\'open("{marker}", "w")\')', 0),
     ("eval('1')", 0),
     ("open('{marker}', 'w')", 0),
     ("x > 1 and __import__('os')", 10),
@@ -52,7 +52,12 @@ def test_injection_attempts_are_parse_errors(template: str, position: int, tmp_p
 
 @pytest.mark.parametrize(
     ("text", "position"),
-    [("__class__ > 1", 0), ("context.__dict__ == 'x'", 8), ("sum(purchase.__len__) > 1", 13), ("count(__x) > 1", 6)],
+    [
+        ("__class__ > 1", 0),
+        ("context.__dict__ == 'x'", 8),
+        ("sum(purchase.__len__) > 1", 13),
+        ("count(__x) > 1", 6),
+    ],
 )
 def test_dunder_names_are_refused(text: str, position: int) -> None:
     with pytest.raises(RuleError) as caught:

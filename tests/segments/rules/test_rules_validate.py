@@ -18,7 +18,7 @@ class Catalog:
 
 def test_known_names_pass() -> None:
     rule = parse_rule(
-        'count(view, window=7d) > 3 and sum(purchase.value) > 1 and engagement_score >= 0.7 '
+        "count(view, window=7d) > 3 and sum(purchase.value) > 1 and engagement_score >= 0.7 "
         'and context.device == "mobile" and trait.anything == 1 and segment("other")'
     )
     validate_rule(rule, Catalog())
@@ -27,8 +27,16 @@ def test_known_names_pass() -> None:
 @pytest.mark.parametrize(
     ("text", "at", "says"),
     [
-        ("engagement_scor >= 0.7", "engagement_scor", "unknown feature 'engagement_scor'; did you mean 'engagement_score'?"),
-        ('recency_days > 1 and context.devise == "mobile"', "devise", "unknown context attribute 'devise'; did you mean 'device'?"),
+        (
+            "engagement_scor >= 0.7",
+            "engagement_scor",
+            "unknown feature 'engagement_scor'; did you mean 'engagement_score'?",
+        ),
+        (
+            'recency_days > 1 and context.devise == "mobile"',
+            "devise",
+            "unknown context attribute 'devise'; did you mean 'device'?",
+        ),
         ("count(veiw, window=7d) > 3", "veiw", "unknown event type 'veiw'; did you mean 'view'?"),
         ("not exists(zzz)", "zzz", "unknown event type 'zzz'; known: like, purchase, view"),
         ("sum(order.value) > 1", "order", "unknown event type 'order'"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -65,7 +66,7 @@ def rule_constants(exprs: Iterable[Expr]) -> dict[FeatureRef, list[Value]]:
 def _real_cells(numbers: list[float]) -> list[float]:
     points = sorted(set(numbers))
     cells = [points[0] - 1.0, *points, points[-1] + 1.0]
-    cells.extend((a + b) / 2 for a, b in zip(points, points[1:], strict=False))
+    cells.extend((a + b) / 2 for a, b in pairwise(points))
     return cells
 
 
@@ -150,7 +151,10 @@ def case_table(exprs: Iterable[Expr], *, limit: int = DEFAULT_LIMIT, seed: int =
             stride *= len(domain)
         return CaseTable(columns, total, True)
     rng = np.random.default_rng(seed)
-    columns = {ref: domain[rng.integers(0, len(domain), size=limit)] for ref, domain in zip(refs, domains, strict=True)}
+    columns = {
+        ref: domain[rng.integers(0, len(domain), size=limit)]
+        for ref, domain in zip(refs, domains, strict=True)
+    }
     return CaseTable(columns, limit, False)
 
 

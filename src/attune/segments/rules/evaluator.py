@@ -107,7 +107,8 @@ def _number_test(op: str, c: float) -> Callable[[Any], Any]:
         return lambda x: x <= c
     if op == "==":
         return lambda x: x == c
-    return lambda x: (x != c) & (x == x)  # NaN != c is true in IEEE; missing must be false
+    # NaN != c is true in IEEE, but missing must be false; NaN is the one value unequal to itself.
+    return lambda x: (x != c) & (x == x)  # noqa: PLR0124
 
 
 def _number_leaf(ref: FeatureRef, test: Callable[[Any], Any]) -> Compiled:
@@ -117,7 +118,9 @@ def _number_leaf(ref: FeatureRef, test: Callable[[Any], Any]) -> Compiled:
     return leaf
 
 
-def _masked_leaf(ref: FeatureRef, normalize: Callable[[Any], tuple[Any, Any]], test: Callable[[Any], Any]) -> Compiled:
+def _masked_leaf(
+    ref: FeatureRef, normalize: Callable[[Any], tuple[Any, Any]], test: Callable[[Any], Any]
+) -> Compiled:
     def leaf(values: Mapping[FeatureRef, Any]) -> Any:
         x, ok = normalize(values.get(ref))
         if ok is False:
@@ -140,8 +143,8 @@ def _isin_numbers(consts: tuple[float, ...], negated: bool) -> Callable[[Any], A
     def test(x: Any) -> Any:
         if type(x) is np.ndarray:
             found = np.isin(x, column)
-            return (~found & (x == x)) if negated else found
-        return (x == x and x not in members) if negated else x in members
+            return (~found & (x == x)) if negated else found  # noqa: PLR0124 (x == x: not NaN)
+        return (x == x and x not in members) if negated else x in members  # noqa: PLR0124
 
     return test
 

@@ -144,7 +144,8 @@ class _Build(lark.Transformer):
         if isinstance(item, _Call):
             if item.name == "exists":
                 raise self.fail(
-                    "exists(...) is a condition, not a number; compare count(...) instead", item.name.start_pos
+                    "exists(...) is a condition, not a number; compare count(...) instead",
+                    item.name.start_pos,
                 )
             return self._call_ref(item)
         return self._path_ref(item)
@@ -158,7 +159,9 @@ class _Build(lark.Transformer):
         if len(parts) == 2 and head in ("trait", "context"):
             return _Operand(FeatureRef(str(head), name=str(parts[1])), parts[1].start_pos, label)  # type: ignore[arg-type]
         if head in ("trait", "context"):
-            raise self.fail(f"'{label}': {head} attributes have one name, like {head}.{parts[1]}", parts[2].start_pos)
+            raise self.fail(
+                f"'{label}': {head} attributes have one name, like {head}.{parts[1]}", parts[2].start_pos
+            )
         raise self.fail(
             f"unknown name '{label}': expected a feature name, trait.<name> or context.<name>", head.start_pos
         )
@@ -173,10 +176,13 @@ class _Build(lark.Transformer):
             pos = keywords[0].name.start_pos if keywords else name.end_pos
             raise self.fail(f"{name}(...) needs an event type first, like {name}(view)", pos)
         if call.args[0] is not positional[0]:
-            raise self.fail("the event type comes first, before window= or category=", self._pos(call.args[0]))
+            raise self.fail(
+                "the event type comes first, before window= or category=", self._pos(call.args[0])
+            )
         if len(positional) > 1:
             raise self.fail(
-                f"{name}(...) takes one event type; give window= and category= by name", self._pos(positional[1])
+                f"{name}(...) takes one event type; give window= and category= by name",
+                self._pos(positional[1]),
             )
         event, field, pos = self._event(name, positional[0])
         window: float | None = None
@@ -190,10 +196,14 @@ class _Build(lark.Transformer):
                 window = self._window(kw.value)
             elif kw.name == "category":
                 if kw.value.type != "STRING":
-                    raise self.fail('category takes a quoted string, like category="drama"', kw.value.start_pos)
+                    raise self.fail(
+                        'category takes a quoted string, like category="drama"', kw.value.start_pos
+                    )
                 category = self._string(kw.value)
             else:
-                raise self.fail(f"unknown argument '{kw.name}': expected window= or category=", kw.name.start_pos)
+                raise self.fail(
+                    f"unknown argument '{kw.name}': expected window= or category=", kw.name.start_pos
+                )
         kind = "count" if name == "exists" else str(name)
         ref = FeatureRef(kind, event_type=event, field=field, window_seconds=window, category=category)  # type: ignore[arg-type]
         return _Operand(ref, pos, f"{name}(...)")
@@ -289,7 +299,9 @@ class _Build(lark.Transformer):
         if isinstance(value, float):
             return value
         if operand.ref.kind in NUMERIC_KINDS:
-            raise self.fail(f"expected a number after '{after}' ({operand.label} is a number)", token.start_pos)
+            raise self.fail(
+                f"expected a number after '{after}' ({operand.label} is a number)", token.start_pos
+            )
         return value
 
     # ---- conditions -------------------------------------------------------------------------
@@ -304,7 +316,9 @@ class _Build(lark.Transformer):
     def between(self, operand: _Operand, low: Token, high: Token) -> Expr:
         lo, hi = self._number(low), self._number(high)
         if lo > hi:
-            raise self.fail(f"empty range: {low} is greater than {high}; write the smaller bound first", low.start_pos)
+            raise self.fail(
+                f"empty range: {low} is greater than {high}; write the smaller bound first", low.start_pos
+            )
         return Between(operand.ref, lo, hi, pos=operand.pos)
 
     def literals(self, tokens: list[Token]) -> list[Token]:
@@ -418,14 +432,20 @@ def _translate(text: str, error: lark.exceptions.UnexpectedInput) -> RuleError:
         return RuleError(_unknown_function(text[start : last.end_pos]), text=text, position=start)
     for item in stack:
         # A call still open when the error struck (``__import__("os").system``): its name is the fault.
-        if isinstance(item, Token) and item.type == "NAME" and item not in FUNCTIONS:
-            if text[item.end_pos :].lstrip().startswith("("):
-                return RuleError(_unknown_function(item), text=text, position=item.start_pos)
+        if (
+            isinstance(item, Token)
+            and item.type == "NAME"
+            and item not in FUNCTIONS
+            and text[item.end_pos :].lstrip().startswith("(")
+        ):
+            return RuleError(_unknown_function(item), text=text, position=item.start_pos)
     if token.type == "_EQ":
         return RuleError("a single '=' is not a comparison: use '=='", text=text, position=token.start_pos)
     if token.type == "NAME" and token.lower() in _KEYWORDS and token.lower() != token:
         return RuleError(
-            f"'{token}': keywords are lower case, write '{token.lower()}'", text=text, position=token.start_pos
+            f"'{token}': keywords are lower case, write '{token.lower()}'",
+            text=text,
+            position=token.start_pos,
         )
     if token.type == "$END":
         pos = len(text)
@@ -447,7 +467,9 @@ def parse_rule(text: str) -> Rule:
     if not text.strip():
         raise RuleError("the rule is empty", text=text, position=0)
     if len(text) > MAX_RULE_LENGTH:
-        raise RuleError(f"the rule is longer than {MAX_RULE_LENGTH} characters", text=text, position=MAX_RULE_LENGTH)
+        raise RuleError(
+            f"the rule is longer than {MAX_RULE_LENGTH} characters", text=text, position=MAX_RULE_LENGTH
+        )
     try:
         expr: Expr = _PARSER.parse(text)  # type: ignore[assignment]  # the transformer builds the AST
     except _Fault as fault:
