@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
@@ -16,13 +17,69 @@ from attune.observability import metrics
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Pacing:
+    """How consumer lanes share one process (and its GIL and SQLite write lock) with ingest.
+
+    Ingest answers clients; consumers derive state and may lag and catch up (``/readyz``
+    shows by how much). The two kinds of lane are paced differently:
+
+    * the **realtime lane** (profiles, popularity, features, segments: requests wait for it
+      and segment changes must show within milliseconds) starts as soon as it is woken and
+      reads at most ``realtime_batch`` events per transaction, so each transaction stays
+      short. Only when it is behind by a full batch *and* appends are arriving does it rest,
+      ``realtime_rest_ratio`` times as long as its last step took: at that point it cannot
+      keep up anyway, and resting gives the appends the CPU.
+    * a **bulk lane** (the lake) collects events for at least ``bulk_interval`` seconds
+      between steps while it is at the head of the log, so a stream of small requests is
+      handled in large batches (one Parquet file, not hundreds), and while appends are
+      arriving it rests ``bulk_rest_ratio`` times as long as its last step took.
+
+    Appends count as arriving for ``busy_window`` seconds after the last one; no rest is
+    longer than ``max_rest``.
+    """
+
+    realtime_batch: int = 1000
+    bulk_batch: int = 5000
+    bulk_interval: float = 1.0
+    busy_window: float = 1.0
+    realtime_rest_ratio: float = 2.0
+    bulk_rest_ratio: float = 4.0
+    max_rest: float = 1.0
+
+    def rest(self, *, realtime: bool, busy: bool, full: bool, took: float, since_start: float) -> float:
+        """Seconds a lane waits before its next step.
+
+        ``full``: its last read was a full batch (more events are waiting); ``took``: how long
+        its last step took; ``since_start``: seconds since that step started.
+        """
+        rest = 0.0
+        if busy and full:
+            ratio = self.realtime_rest_ratio if realtime else self.bulk_rest_ratio
+            rest = min(ratio * took, self.max_rest)
+        if not realtime and not full:
+            rest = max(rest, self.bulk_interval - since_start)
+        return max(rest, 0.0)
+
+
+class _Lane:
+    """Consumers that share one thread and one read of each batch."""
+
+    def __init__(self, runners: list[ConsumerRunner], realtime: bool) -> None:
+        self.runners = runners
+        self.realtime = realtime
+        self.wake = threading.Event()
+        self.name = "+".join(r.consumer.name for r in runners)
+
+
 class Pipeline:
     """All consumers of one installation, run in lanes.
 
     A lane is one thread that reads each batch from the log once and hands it to every
-    consumer in the lane. The realtime consumers (profiles, popularity, …) share one lane so
-    a batch is decoded once for all of them; every other consumer (the lake, with its slow
-    Parquet writes) gets a lane of its own so it never delays realtime state.
+    consumer in the lane. The realtime consumers (profiles, popularity, …) share one lane;
+    the other consumers (the lake, with its slow Parquet writes) share a bulk lane of their
+    own, so they never delay realtime state. With :class:`Pacing` set (``attune serve`` sets
+    it), lanes give way to ingest as described there; without, they run flat out.
 
     In the embedded mode ingest calls :meth:`notify` after each append, so consumers start
     at once; lanes also poll, so events appended by another process are picked up too.
@@ -38,16 +95,20 @@ class Pipeline:
         poll_seconds: float = 0.5,
         flush_seconds: float = 5.0,
         batch_size: int = 5000,
+        pacing: Pacing | None = None,
     ) -> None:
         self.log = log_
         self.runners = [ConsumerRunner(c, log_, engine, batch_size) for c in consumers]
         self.poll_seconds = poll_seconds
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
+        self.pacing = pacing
         realtime = [r for r in self.runners if r.consumer.realtime]
-        self.lanes = ([realtime] if realtime else []) + [[r] for r in self.runners if not r.consumer.realtime]
+        bulk = [r for r in self.runners if not r.consumer.realtime]
+        self.lanes = [_Lane(group, flag) for group, flag in ((realtime, True), (bulk, False)) if group]
+        #: When the last append was reported (:meth:`notify`), for pacing.
+        self.last_append = float("-inf")
         self._changed = threading.Condition()
-        self._wakeups = [threading.Event() for _ in self.lanes]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -58,21 +119,26 @@ class Pipeline:
                 return runner
         raise KeyError(name)
 
+    def lane_batch(self, lane: _Lane) -> int:
+        """Events per read (and per consumer transaction) in ``lane``."""
+        if self.pacing is None:
+            return self.batch_size
+        return self.pacing.realtime_batch if lane.realtime else self.pacing.bulk_batch
+
     # -- background mode -------------------------------------------------
     def start(self) -> None:
         """Start one thread per lane."""
         self._stop.clear()
-        for lane, wake in zip(self.lanes, self._wakeups, strict=True):
-            names = "+".join(r.consumer.name for r in lane)
-            thread = threading.Thread(target=self._run, args=(lane, wake), name=f"consumers-{names}", daemon=True)
+        for lane in self.lanes:
+            thread = threading.Thread(target=self._run, args=(lane,), name=f"consumers-{lane.name}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def stop(self) -> None:
         """Stop the threads after their current batch and flush buffered work."""
         self._stop.set()
-        for wake in self._wakeups:
-            wake.set()
+        for lane in self.lanes:
+            lane.wake.set()
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads.clear()
@@ -84,20 +150,34 @@ class Pipeline:
 
     def notify(self) -> None:
         """Wake every lane: new events are in the log."""
-        for wake in self._wakeups:
-            wake.set()
+        self.last_append = time.monotonic()
+        for lane in self.lanes:
+            lane.wake.set()
 
-    def _run(self, lane: list[ConsumerRunner], wake: threading.Event) -> None:
-        retry_at = {id(r): 0.0 for r in lane}
-        backoff = {id(r): 0.1 for r in lane}
+    def _run(self, lane: _Lane) -> None:
+        retry_at = {id(r): 0.0 for r in lane.runners}
+        backoff = {id(r): 0.1 for r in lane.runners}
         last_flush = time.monotonic()
+        last_start, last_took, full = float("-inf"), 0.0, False
         while not self._stop.is_set():
             now = time.monotonic()
-            active = [r for r in lane if retry_at[id(r)] <= now]
+            active = [r for r in lane.runners if retry_at[id(r)] <= now]
             handled = 0
+            if active and self.pacing is not None:
+                rest = self.pacing.rest(
+                    realtime=lane.realtime,
+                    busy=now - self.last_append < self.pacing.busy_window,
+                    full=full,
+                    took=last_took,
+                    since_start=now - last_start,
+                )
+                if rest > 0 and self._stop.wait(rest):
+                    break
             if active:
+                started = time.monotonic()
+                limit = self.lane_batch(lane)
                 try:
-                    batch = self.log.read(min(r.cursor for r in active), self.batch_size)
+                    batch = self.log.read(min(r.cursor for r in active), limit)
                 except Exception:  # noqa: BLE001 - the store may be briefly unavailable
                     log.exception("reading the event log failed; retrying")
                     batch = []
@@ -112,20 +192,23 @@ class Pipeline:
                         metrics.CONSUMER_ERRORS.labels(runner.consumer.name).inc()
                         retry_at[id(runner)] = time.monotonic() + delay
                         backoff[id(runner)] = min(delay * 2, 30.0)
+                if batch:
+                    last_start, last_took, full = started, time.monotonic() - started, len(batch) >= limit
             if handled:
                 with self._changed:
                     self._changed.notify_all()
             if time.monotonic() - last_flush >= self.flush_seconds:
-                for runner in lane:
+                for runner in lane.runners:
                     try:
                         runner.flush()
                     except Exception:  # noqa: BLE001
                         log.exception("flush of consumer %s failed", runner.consumer.name)
                 last_flush = time.monotonic()
             if not handled:
+                full = False
                 next_retry = min(retry_at.values()) - time.monotonic()
-                wake.wait(max(0.0, min(self.poll_seconds, next_retry)) if next_retry > 0 else self.poll_seconds)
-                wake.clear()
+                lane.wake.wait(max(0.0, min(self.poll_seconds, next_retry)) if next_retry > 0 else self.poll_seconds)
+                lane.wake.clear()
 
     def wait_for(self, offset: int, timeout: float = 5.0) -> bool:
         """Block until every realtime consumer has handled ``offset`` (read-your-writes)."""
@@ -145,11 +228,11 @@ class Pipeline:
         total = 0
         for lane in self.lanes:
             while True:
-                batch = self.log.read(min(r.cursor for r in lane), self.batch_size)
+                batch = self.log.read(min(r.cursor for r in lane.runners), self.batch_size)
                 if not batch:
                     break
-                total += sum(runner.apply(batch) for runner in lane)
-            for runner in lane:
+                total += sum(runner.apply(batch) for runner in lane.runners)
+            for runner in lane.runners:
                 runner.flush()
         return total
 
