@@ -6,7 +6,8 @@ each operation documents the problem answers it can give:
 - 401, 403 and 429 where a dependency from :mod:`attune.api.auth` guards the route;
 - 400, 413 and 422 where the operation takes a request body (malformed, too large, refused);
 - 422 where it takes path or query parameters (FastAPI's own ``HTTPValidationError`` entry is
-  replaced: the handler below answers a problem, not that shape);
+  replaced: the handler below answers a problem, not that shape), and 404 where it takes path
+  parameters (an id with an encoded ``/`` never matches the route, whatever the handler does);
 - whatever a route declares itself, e.g. ``responses=problem_responses(404, 409)``.
 
 Routes added later are covered without changes, since the rules read each route's own
@@ -144,8 +145,12 @@ def _statuses(route: Any, operation: dict[str, Any]) -> set[int]:
         statuses |= {401, 403, 429}
     if "requestBody" in operation:
         statuses |= {400, 413, 422}
-    if operation.get("parameters"):
+    parameters = operation.get("parameters") or []
+    if parameters:
         statuses.add(422)
+    if any(p.get("in") == "path" for p in parameters):
+        # Unknown resources aside, an id holding an encoded '/' never matches the route: 404.
+        statuses.add(404)
     return statuses
 
 

@@ -8,7 +8,6 @@ from fastapi.concurrency import run_in_threadpool
 from attune.api.auth import AdminKey, ReadKey
 from attune.api.body import read_json
 from attune.api.models import ItemOut, ItemsBatchRequest, ItemsBatchResponse
-from attune.api.problems import problem_responses
 from attune.api.responses import JSONResponse
 from attune.catalog.items import Item, check_item
 from attune.errors import PayloadTooLarge, ValidationFailed
@@ -87,7 +86,7 @@ async def put_item(item_id: str, request: Request) -> JSONResponse:
     return JSONResponse(_item_out(item))
 
 
-@router.get("/{item_id}", response_model=ItemOut, dependencies=[ReadKey], responses=problem_responses(404))
+@router.get("/{item_id}", response_model=ItemOut, dependencies=[ReadKey])
 async def get_item(item_id: str, request: Request) -> JSONResponse:
     """One item."""
     item = await run_in_threadpool(request.app.state.runtime.catalog.get, item_id)

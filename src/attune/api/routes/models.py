@@ -102,7 +102,7 @@ async def rollback(request: Request, key: ApiKey = AdminKey) -> JSONResponse:
     return JSONResponse(_version_out(entry))
 
 
-@router.post("/{version}/promote", response_model=ModelVersionOut, responses=problem_responses(404, 409, 422))
+@router.post("/{version}/promote", response_model=ModelVersionOut, responses=problem_responses(409))
 async def promote(version: str, request: Request, key: ApiKey = AdminKey) -> JSONResponse:
     """Make ``version`` the one serving uses (404 unknown, 422 not promotable)."""
     entry = await run_in_threadpool(_registry(request).promote, version, f"api:{key.key_id}")

@@ -8,7 +8,6 @@ from fastapi.concurrency import run_in_threadpool
 from attune.api.auth import AdminKey, ReadKey
 from attune.api.body import read_json
 from attune.api.models import ProfileOut, UsersBatchRequest, UsersBatchResponse, UserTraitsRequest
-from attune.api.problems import problem_responses
 from attune.api.responses import JSONResponse
 from attune.errors import PayloadTooLarge, ValidationFailed
 
@@ -120,9 +119,7 @@ async def post_users_batch(request: Request) -> JSONResponse:
     return JSONResponse({"upserted": report.accepted + report.duplicates, "rejected": rejected})
 
 
-@router.get(
-    "/{user_id}/profile", response_model=ProfileOut, dependencies=[ReadKey], responses=problem_responses(404)
-)
+@router.get("/{user_id}/profile", response_model=ProfileOut, dependencies=[ReadKey])
 async def get_profile(user_id: str, request: Request) -> JSONResponse:
     """The unified profile: traits (with their sources), activity counts, linked ids, recent interactions."""
     profile = await run_in_threadpool(request.app.state.runtime.profiles.get, user_id)
