@@ -11,6 +11,7 @@ from attune.cli import context
 from attune.cli.context import DatabaseUrl, DataDir, console, friendly_errors, open_runtime, settings_for
 from attune.cli.models import register as register_model_commands
 from attune.cli.privacy import audit_app, privacy_app
+from attune.cli.segments import app as segments_app
 
 app = typer.Typer(
     name="attune",
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(segments_app, name="segments")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(audit_app, name="audit")
 
