@@ -16,12 +16,13 @@ DRAMA_30D = FeatureRef("count", event_type="view", window_seconds=30 * 86400.0, 
 SPEND = FeatureRef("sum", event_type="purchase", field="value", window_seconds=30 * 86400.0)
 DISTINCT = FeatureRef("distinct", event_type="view", window_seconds=3600.0)
 ENGAGEMENT = FeatureRef("feature", name="engagement_score")
+FREQUENCY_7D = FeatureRef("feature", name="frequency", window_seconds=7 * 86400.0)
 AGE = FeatureRef("trait", name="age")
 COUNTRY = FeatureRef("trait", name="country")
 DEVICE = FeatureRef("context", name="device")
 FANS = FeatureRef("segment", name="drama_fans")
 
-NUMERIC_REFS = [VIEWS_7D, DRAMA_30D, SPEND, DISTINCT, ENGAGEMENT, FANS]
+NUMERIC_REFS = [VIEWS_7D, DRAMA_30D, SPEND, DISTINCT, ENGAGEMENT, FREQUENCY_7D, FANS]
 FREE_REFS = [AGE, COUNTRY, DEVICE]
 ALL_REFS = NUMERIC_REFS + FREE_REFS
 

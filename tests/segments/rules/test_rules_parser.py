@@ -95,6 +95,19 @@ def test_no_window_means_all_time_and_other_functions() -> None:
     }
 
 
+def test_named_features_may_take_a_window() -> None:
+    rule = parse_rule("frequency(window=7d) >= 3 and engagement_score(window=30d) > 0.5 and recency_days < 3")
+    assert rule.refs == {
+        FeatureRef("feature", name="frequency", window_seconds=7 * DAY),
+        FeatureRef("feature", name="engagement_score", window_seconds=30 * DAY),
+        FeatureRef("feature", name="recency_days"),
+    }
+    assert "unknown function 'frequency'" in fault("frequency(view) > 1").reason
+    assert "is a number" in fault("frequency(window=7d)").reason
+    assert fault("frequency(window=7d, window=1d) > 1").position == 21
+    assert "must be a positive length" in fault("frequency(window=0h) > 1").reason
+
+
 def test_precedence_not_and_or_and_parentheses() -> None:
     a, b, c = (FeatureRef("feature", name=n) for n in "abc")
     assert parse_rule("a > 1 or b > 1 and c > 1").expr == Or(

@@ -42,12 +42,16 @@ MAX_RULE_LENGTH = 10_000
 MAX_DEPTH = 64
 #: Seconds per window unit.
 UNITS: dict[str, int] = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-#: Functions a rule may call, and what each takes.
+#: Functions a rule may call. Besides these, a named feature may take a window:
+#: ``frequency(window=7d)`` (nothing else: any other call is an unknown function).
 FUNCTIONS = ("count", "sum", "distinct", "exists", "segment")
 
 
 def _unknown_function(name: str) -> str:
-    return f"unknown function '{name}': expected one of {', '.join(FUNCTIONS)}"
+    return (
+        f"unknown function '{name}': expected one of {', '.join(FUNCTIONS)} "
+        "(or a feature over a window, like frequency(window=7d))"
+    )
 
 
 _WINDOW = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([smhd])$")
@@ -134,9 +138,12 @@ class _Build(lark.Transformer):
     def call(self, children: list[Any]) -> _Call:
         name, *args = children
         self._not_keyword(name)
-        if name not in FUNCTIONS:
-            raise self.fail(_unknown_function(name), name.start_pos)
         args = [a for a in args if a is not None]
+        windowed_feature = bool(args) and all(isinstance(a, _Kwarg) and a.name == "window" for a in args)
+        if name not in FUNCTIONS and not windowed_feature:
+            raise self.fail(_unknown_function(name), name.start_pos)
+        if name.startswith("__"):
+            raise self.fail(f"'{name}': names starting with '__' are reserved", name.start_pos)
         return _Call(name, tuple(args), 0)
 
     @v_args(inline=True)
@@ -168,6 +175,13 @@ class _Build(lark.Transformer):
 
     def _call_ref(self, call: _Call) -> _Operand:
         name = call.name
+        if name not in FUNCTIONS:  # a named feature over a window: frequency(window=7d)
+            if len(call.args) > 1:
+                raise self.fail("'window' is given twice", call.args[1].name.start_pos)
+            window = self._window(call.args[0].value)
+            return _Operand(
+                FeatureRef("feature", name=str(name), window_seconds=window), name.start_pos, str(name)
+            )
         positional = [a for a in call.args if not isinstance(a, _Kwarg)]
         keywords = [a for a in call.args if isinstance(a, _Kwarg)]
         if name == "segment":
@@ -341,6 +355,7 @@ class _Build(lark.Transformer):
             raise self.fail(
                 f"{call.name}(...) is a number: compare it, like {call.name}(...) >= 1", call.name.start_pos
             )
+        # (a named feature over a window, ``frequency(window=7d)``, is a number too: refused above)
         operand = self._call_ref(call)
         return Truthy(operand.ref, pos=operand.pos)
 

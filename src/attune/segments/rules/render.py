@@ -70,6 +70,8 @@ def render_ref(ref: FeatureRef, *, function: str | None = None) -> str:
     if kind == "segment":
         return f"segment({render_string(ref.name or '')})"
     if kind == "feature":
+        if ref.window_seconds is not None:
+            return f"{_name(ref.name or '')}(window={render_window(ref.window_seconds)})"
         return _name(ref.name or "")
     return f"{kind}.{_name(ref.name or '')}"
 
