@@ -61,8 +61,8 @@ def synthetic_events(n: int, people: int, seed: int = 0) -> list[LoggedEvent]:
 
 
 def bench_consumer() -> None:
-    from attune.settings import load_settings
     from attune.runtime import Runtime
+    from attune.settings import load_settings
 
     events = synthetic_events(200_000, 20_000)
     consumer = FeaturesConsumer(SubjectKeys())
@@ -70,8 +70,10 @@ def bench_consumer() -> None:
     with consumer.store.lock:
         consumer._apply(events, {})
     cpu = time.process_time() - cpu
-    print(f"consumer apply (in memory): {1e6 * cpu / len(events):.2f} µs/event CPU "
-          f"({1e6 * (time.perf_counter() - started) / len(events):.2f} µs wall), {len(events):,} events")
+    print(
+        f"consumer apply (in memory): {1e6 * cpu / len(events):.2f} µs/event CPU "
+        f"({1e6 * (time.perf_counter() - started) / len(events):.2f} µs wall), {len(events):,} events"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         runtime = Runtime.open(load_settings(data_dir=Path(tmp)))
         try:
@@ -85,11 +87,17 @@ def bench_consumer() -> None:
             total_cpu = time.process_time() - cpu
         finally:
             runtime.close()
-    print(f"consumer handle (links query, batches of 5000): {1e6 * handled_cpu / len(events):.2f} µs/event CPU; "
-          f"with writing all 20,000 states: {1e6 * total_cpu / len(events):.2f} µs/event CPU")
+    print(
+        f"consumer handle (links query, batches of 5000): {1e6 * handled_cpu / len(events):.2f} µs/event CPU; "
+        f"with writing all 20,000 states: {1e6 * total_cpu / len(events):.2f} µs/event CPU"
+    )
     store = consumer.store
-    refs = [FeatureRef("count", "view", window_seconds=7 * DAY), FeatureRef("feature", name="engagement_score"),
-            FeatureRef("sum", "purchase", field="value", window_seconds=30 * DAY), FeatureRef("context", name="device")]
+    refs = [
+        FeatureRef("count", "view", window_seconds=7 * DAY),
+        FeatureRef("feature", name="engagement_score"),
+        FeatureRef("sum", "purchase", field="value", window_seconds=30 * DAY),
+        FeatureRef("context", name="device"),
+    ]
     keys = list(store.persons)[:2000]
     cpu = time.process_time()
     for key in keys:
@@ -113,8 +121,10 @@ def bench_memory(profiles: int = 100_000, per: int = 10) -> None:
             store.add(key, int(ts[n]), n, codes[n % 6], items[n % 5000], ctx, float("nan"), float("nan"))
     used = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
-    print(f"memory: {used / profiles:.0f} bytes/profile ({profiles:,} profiles x {per} events; "
-          f"{used / profiles / per:.1f} bytes/event incl. per-person overhead)")
+    print(
+        f"memory: {used / profiles:.0f} bytes/profile ({profiles:,} profiles x {per} events; "
+        f"{used / profiles / per:.1f} bytes/event incl. per-person overhead)"
+    )
 
 
 def write_lake(lake: Path, profiles: int, per: int, seed: int = 2) -> int:
@@ -142,7 +152,9 @@ def write_lake(lake: Path, profiles: int, per: int, seed: int = 2) -> int:
         }
         offset += m
         full = [cols.get(f.name, pa.nulls(m, f.type)) for f in EVENT_SCHEMA]
-        table = pa.Table.from_arrays([pa.array(c) if isinstance(c, np.ndarray) else c for c in full], schema=EVENT_SCHEMA)
+        table = pa.Table.from_arrays(
+            [pa.array(c) if isinstance(c, np.ndarray) else c for c in full], schema=EVENT_SCHEMA
+        )
         order = np.argsort(days, kind="stable")
         table, days = table.take(order), days[order]
         bounds = np.flatnonzero(np.diff(days)) + 1
@@ -158,10 +170,18 @@ def segment_refs() -> list[FeatureRef]:
     """The refs of 20 typical segment rules (issue 4's examples, varied)."""
     refs = []
     for w in (DAY, 7 * DAY, 30 * DAY):
-        refs += [FeatureRef("count", t, window_seconds=w) for t in ("view", "purchase", "add_to_cart", "share")]
-        refs += [FeatureRef("sum", "purchase", field="value", window_seconds=w), FeatureRef("distinct", "view", window_seconds=w)]
+        refs += [
+            FeatureRef("count", t, window_seconds=w) for t in ("view", "purchase", "add_to_cart", "share")
+        ]
+        refs += [
+            FeatureRef("sum", "purchase", field="value", window_seconds=w),
+            FeatureRef("distinct", "view", window_seconds=w),
+        ]
     refs += [FeatureRef("count", "view", window_seconds=7 * DAY, category=c) for c in ("drama", "comedy")]
-    refs += [FeatureRef("feature", name=n) for n in ("engagement_score", "recency_days", "frequency", "monetary", "active_days")]
+    refs += [
+        FeatureRef("feature", name=n)
+        for n in ("engagement_score", "recency_days", "frequency", "monetary", "active_days")
+    ]
     refs += [FeatureRef("context", name=n) for n in ("device", "city", "weekday")]
     return refs
 
@@ -171,14 +191,18 @@ def bench_offline(profiles: int, per: int) -> None:
         lake = Path(tmp)
         cpu, wall = time.process_time(), time.perf_counter()
         events = write_lake(lake, profiles, per)
-        print(f"synthetic lake: {events:,} events of {profiles:,} people written in {time.perf_counter() - wall:.1f} s")
+        print(
+            f"synthetic lake: {events:,} events of {profiles:,} people written in {time.perf_counter() - wall:.1f} s"
+        )
         categories = {f"i{i}": ("drama",) if i % 3 == 0 else ("comedy",) for i in range(5000)}
         source = OfflineSource(lake, {}, categories, SubjectKeys(), FeatureDefinitions())
         refs = segment_refs()
         cpu, wall = time.process_time(), time.perf_counter()
         result = offline_values(source, refs, NOW)
-        print(f"offline features: {len(refs)} refs for {len(result.subject_keys):,} people over {result.events:,} events "
-              f"in {time.perf_counter() - wall:.1f} s wall ({time.process_time() - cpu:.1f} s CPU, DuckDB multi-threaded)")
+        print(
+            f"offline features: {len(refs)} refs for {len(result.subject_keys):,} people over {result.events:,} events "
+            f"in {time.perf_counter() - wall:.1f} s wall ({time.process_time() - cpu:.1f} s CPU, DuckDB multi-threaded)"
+        )
 
 
 def main() -> None:

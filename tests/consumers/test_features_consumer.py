@@ -66,8 +66,15 @@ def test_listeners_hear_who_changed(runtime: Runtime) -> None:
 def test_a_restart_after_a_crash_equals_a_full_replay(make_runtime: Callable[..., Runtime]) -> None:
     first = make_runtime()
     events = [
-        ev(i, ["view", "purchase", "share"][i % 3], age=(i * 3571) % (9 * 86400), user_id=f"u{i % 4}",
-           item_id=f"i{i % 6}", value=float(i % 5), properties={"dwell_seconds": i % 9})
+        ev(
+            i,
+            ["view", "purchase", "share"][i % 3],
+            age=(i * 3571) % (9 * 86400),
+            user_id=f"u{i % 4}",
+            item_id=f"i{i % 6}",
+            value=float(i % 5),
+            properties={"dwell_seconds": i % 9},
+        )
         for i in range(60)
     ]
     feed(first, events[:30])  # durable: written with the position

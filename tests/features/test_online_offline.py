@@ -10,6 +10,7 @@ and streams span 8 days, so old events are folded into aggregates online (prunin
 
 from __future__ import annotations
 
+import itertools
 import math
 import tempfile
 import time
@@ -38,7 +39,9 @@ def refs() -> list[FeatureRef]:
             for category in (None, "drama", "comedy"):
                 out.append(FeatureRef("count", event_type, window_seconds=window, category=category))
                 out.append(FeatureRef("distinct", event_type, window_seconds=window, category=category))
-                out.append(FeatureRef("sum", event_type, field="value", window_seconds=window, category=category))
+                out.append(
+                    FeatureRef("sum", event_type, field="value", window_seconds=window, category=category)
+                )
             out.append(FeatureRef("sum", event_type, field="dwell_seconds", window_seconds=window))
     for name in sorted(FEATURE_NAMES):
         out.append(FeatureRef("feature", name=name))
@@ -55,7 +58,9 @@ REFS = refs()
 def event(draw: st.DrawFn) -> dict:
     person = draw(st.integers(0, 2))
     kind = draw(st.sampled_from(["user", "anon", "identify"]))
-    ev: dict = {"timestamp": BASE + draw(st.integers(0, 8 * 24)) * 3600 + draw(st.sampled_from([0, 1, 1799.5]))}
+    ev: dict = {
+        "timestamp": BASE + draw(st.integers(0, 8 * 24)) * 3600 + draw(st.sampled_from([0, 1, 1799.5]))
+    }
     if kind == "identify":
         ev.update(type="identify", user_id=f"u{person}", anonymous_id=f"d{draw(st.integers(0, 3))}")
     else:
@@ -89,7 +94,9 @@ def _same(online, offline) -> bool:
     return online == offline
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(
     events=st.lists(event(), min_size=1, max_size=160),
     splits=st.lists(st.integers(1, 159), max_size=3),
@@ -99,7 +106,9 @@ def _same(online, offline) -> bool:
 def test_online_and_offline_values_agree(events: list[dict], splits: list[int], lag: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runtime = Runtime.open(
-            load_settings(data_dir=Path(tmp), features={"windows": ["1h", "1d", "2d"], "activity_window": "2d"})
+            load_settings(
+                data_dir=Path(tmp), features={"windows": ["1h", "1d", "2d"], "activity_window": "2d"}
+            )
         )
         try:
             runtime.catalog.upsert(ITEMS.items())
@@ -107,7 +116,7 @@ def test_online_and_offline_values_agree(events: list[dict], splits: list[int], 
                 ev["event_id"] = f"e{i}"
             # Several deliveries, so identity links and merges also cross batch boundaries.
             cuts = sorted({c for c in splits if c < len(events)} | {0, len(events)})
-            for start, end in zip(cuts, cuts[1:], strict=False):
+            for start, end in itertools.pairwise(cuts):
                 report = runtime.ingest.ingest(events[start:end])
                 assert not report.rejected, report.rejected
                 runtime.catch_up()
@@ -137,7 +146,9 @@ def test_a_late_event_lands_in_its_own_window(tmp_path: Path) -> None:
         now = time.time()
         runtime.ingest.ingest([{"event_id": "new", "type": "view", "user_id": "u1", "timestamp": now - 60}])
         runtime.catch_up()
-        runtime.ingest.ingest([{"event_id": "late", "type": "view", "user_id": "u1", "timestamp": now - 2 * DAY}])
+        runtime.ingest.ingest(
+            [{"event_id": "late", "type": "view", "user_id": "u1", "timestamp": now - 2 * DAY}]
+        )
         runtime.catch_up()
         hour = FeatureRef("count", "view", window_seconds=3600)
         week = FeatureRef("count", "view", window_seconds=7 * DAY)
@@ -153,7 +164,9 @@ def test_a_late_event_lands_in_its_own_window(tmp_path: Path) -> None:
 
 def test_folded_history_still_agrees(tmp_path: Path) -> None:
     """A person with more history than the horizon: old events are folded, values stay exact."""
-    runtime = Runtime.open(load_settings(data_dir=tmp_path, features={"windows": ["1h", "1d", "2d"], "activity_window": "1d"}))
+    runtime = Runtime.open(
+        load_settings(data_dir=tmp_path, features={"windows": ["1h", "1d", "2d"], "activity_window": "1d"})
+    )
     try:
         runtime.catalog.upsert(ITEMS.items())
         events = [

@@ -56,8 +56,12 @@ def test_planted_clusters_are_found(method: str) -> None:
         members = [int(m.subject_key[2:]) for m in segment.members if m.confidence > 0.5]
         group = int(np.bincount(truth[members]).argmax())
         top = segment.distinctions[0]
-        assert top.effect > 0 and top.feature == expected[group] or (
-            group == 0 and top.feature == "frequency"  # engaged people also use the product most
+        assert (
+            top.effect > 0
+            and top.feature == expected[group]
+            or (
+                group == 0 and top.feature == "frequency"  # engaged people also use the product most
+            )
         ), (segment.description, group)
         assert segment.name.startswith("learnt_") and "% of people" in segment.description
 

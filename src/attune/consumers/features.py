@@ -251,7 +251,9 @@ class FeaturesConsumer:
             upsert(conn, feature_state, rows, ["subject_key"])
             if gone:
                 conn.execute(
-                    delete(feature_state).where(feature_state.c.subject_key.in_(bindparam("keys", expanding=True))),
+                    delete(feature_state).where(
+                        feature_state.c.subject_key.in_(bindparam("keys", expanding=True))
+                    ),
                     {"keys": gone},
                 )
         except BaseException:

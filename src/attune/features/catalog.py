@@ -28,7 +28,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FEATURE_NAMES = frozenset(
-    {"recency_days", "frequency", "active_days", "monetary", "dwell_seconds", "share_rate", "engagement_score"}
+    {
+        "recency_days",
+        "frequency",
+        "active_days",
+        "monetary",
+        "dwell_seconds",
+        "share_rate",
+        "engagement_score",
+    }
 )
 #: Context attributes read from stored event columns, in storage order.
 STORED_CONTEXT = ("device", "os", "browser", "country", "city")

@@ -73,7 +73,9 @@ class ItemCategories:
     def set(self, mapping: Mapping[str, Iterable[str]]) -> None:
         """Replace the cache by ``mapping`` (tests and offline sources)."""
         with self._lock:
-            self._by_item = {i: tuple(sorted({normalize_category(c) for c in cs})) for i, cs in mapping.items()}
+            self._by_item = {
+                i: tuple(sorted({normalize_category(c) for c in cs})) for i, cs in mapping.items()
+            }
             self.version += 1
 
     def as_dict(self) -> dict[str, tuple[str, ...]]:

@@ -75,10 +75,20 @@ class FeatureDefinitions:
     windows: tuple[float, ...] = (3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0)
     activity_window: float = 30 * 86400.0
     engagement_weights: dict[str, float] = field(
-        default_factory=lambda: {"dwell_seconds": 0.3, "share_rate": 0.2, "active_days": 0.3, "frequency": 0.2}
+        default_factory=lambda: {
+            "dwell_seconds": 0.3,
+            "share_rate": 0.2,
+            "active_days": 0.3,
+            "frequency": 0.2,
+        }
     )
     engagement_caps: dict[str, float] = field(
-        default_factory=lambda: {"dwell_seconds": 1800.0, "share_rate": 0.25, "active_days": 10.0, "frequency": 50.0}
+        default_factory=lambda: {
+            "dwell_seconds": 1800.0,
+            "share_rate": 0.25,
+            "active_days": 10.0,
+            "frequency": 50.0,
+        }
     )
     view_types: frozenset[str] = frozenset({"view", "page_view"})
     share_types: frozenset[str] = frozenset({"share"})
@@ -99,11 +109,15 @@ class FeatureDefinitions:
                 raise ConfigError(f"features.engagement_weights.{name}: must be a number >= 0")
             cap = self.engagement_caps.get(name)
             if cap is None or not math.isfinite(cap) or cap <= 0:
-                raise ConfigError(f"features.engagement_caps.{name}: a cap > 0 is needed for every weighted feature")
+                raise ConfigError(
+                    f"features.engagement_caps.{name}: a cap > 0 is needed for every weighted feature"
+                )
         if sum(self.engagement_weights.values()) <= 0:
             raise ConfigError("features.engagement_weights: at least one weight must be > 0")
         if self.activity_window > self.horizon_window:
-            raise ConfigError("features.activity_window: must not be longer than the longest of features.windows")
+            raise ConfigError(
+                "features.activity_window: must not be longer than the longest of features.windows"
+            )
 
     @classmethod
     def from_settings(cls, section: Any, max_future_seconds: float = 86400.0) -> FeatureDefinitions:
@@ -149,7 +163,9 @@ class FeatureDefinitions:
                 )
         elif ref.kind == "feature":
             if ref.name not in FEATURE_NAMES:
-                raise ValidationFailed(f"{where}: unknown feature {ref.name!r} (one of {', '.join(FEATURE_NAMES)})")
+                raise ValidationFailed(
+                    f"{where}: unknown feature {ref.name!r} (one of {', '.join(FEATURE_NAMES)})"
+                )
         elif ref.kind == "context":
             if ref.name not in CONTEXT_ATTRIBUTES:
                 raise ValidationFailed(

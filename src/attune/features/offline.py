@@ -27,17 +27,29 @@ import pyarrow as pa
 from sqlalchemy import Engine, select
 
 from attune.events.model import IDENTITY_TYPES
-from attune.features.catalog import STORED_CONTEXT
 from attune.features.categories import item_categories, normalize_category
 from attune.features.definitions import DAY_MICROS, DWELL_PROPERTIES, FeatureDefinitions, to_micros
-from attune.features.named import WEEKDAYS, daypart, engagement_score, local_clock_many, recency_days, share_rate
+from attune.features.named import (
+    WEEKDAYS,
+    daypart,
+    engagement_score,
+    local_clock_many,
+    recency_days,
+    share_rate,
+)
 from attune.features.refs import FeatureRef
 from attune.lake.query import events_view_sql
 from attune.profiles.identity import SubjectKeys
 from attune.storage.tables import identity_links, items
 
 #: Lake column of each stored context attribute.
-_CONTEXT_COLUMNS = {"device": "device_type", "os": "os", "browser": "browser", "country": "country", "city": "city"}
+_CONTEXT_COLUMNS = {
+    "device": "device_type",
+    "os": "os",
+    "browser": "browser",
+    "country": "country",
+    "city": "city",
+}
 _NUMERIC_JSON = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 
 
@@ -52,10 +64,14 @@ class OfflineSource:
     definitions: FeatureDefinitions = field(default_factory=FeatureDefinitions)
 
     @classmethod
-    def from_store(cls, engine: Engine, lake_dir: Path, keys: SubjectKeys, definitions: FeatureDefinitions) -> OfflineSource:
+    def from_store(
+        cls, engine: Engine, lake_dir: Path, keys: SubjectKeys, definitions: FeatureDefinitions
+    ) -> OfflineSource:
         """Read the identity links and the catalog's categories from the SQL store."""
         with engine.connect() as conn:
-            links = dict(conn.execute(select(identity_links.c.alias_key, identity_links.c.canonical_key)).all())
+            links = dict(
+                conn.execute(select(identity_links.c.alias_key, identity_links.c.canonical_key)).all()
+            )
             categories = {}
             for item_id, attributes in conn.execute(select(items.c.item_id, items.c.attributes)):
                 found = item_categories(attributes)
@@ -101,6 +117,7 @@ def offline_values(source: OfflineSource | Any, refs: Iterable[FeatureRef], as_o
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
         con.execute(events_view_sql(source.lake_dir))
         columns = {row[0] for row in con.execute("DESCRIBE events").fetchall()}
         has_tz = "timezone" in columns
@@ -130,16 +147,22 @@ def _register_subjects(con: duckdb.DuckDBPyConnection, source: OfflineSource, as
     """Tables mapping raw user and anonymous ids to canonical subject keys (through the links)."""
     keys, links = source.keys, source.links
     until = f"epoch_us(timestamp) <= {as_us}"
-    users = con.execute(f"SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL AND {until}").fetchnumpy()
+    users = con.execute(
+        f"SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL AND {until}"
+    ).fetchnumpy()
     user_ids = users["user_id"].tolist()
     user_keys = [keys.user(u) for u in user_ids]
-    con.register("user_subjects", pa.table({"user_id": user_ids, "subject": [links.get(k, k) for k in user_keys]}))
+    con.register(
+        "user_subjects", pa.table({"user_id": user_ids, "subject": [links.get(k, k) for k in user_keys]})
+    )
     anons = con.execute(
         f"SELECT DISTINCT anonymous_id FROM events WHERE user_id IS NULL AND anonymous_id IS NOT NULL AND {until}"
     ).fetchnumpy()
     anon_ids = anons["anonymous_id"].tolist()
     anon_keys = [keys.anon(a) for a in anon_ids]
-    con.register("anon_subjects", pa.table({"anonymous_id": anon_ids, "subject": [links.get(k, k) for k in anon_keys]}))
+    con.register(
+        "anon_subjects", pa.table({"anonymous_id": anon_ids, "subject": [links.get(k, k) for k in anon_keys]})
+    )
 
 
 def _lit(text: str) -> str:
@@ -214,7 +237,11 @@ class _Plan:
             ],
         }
         if name == "engagement_score":
-            return [p for n in ("dwell_seconds", "share_rate", "active_days", "frequency", "monetary") for p in self._parts(n, since)]
+            return [
+                p
+                for n in ("dwell_seconds", "share_rate", "active_days", "frequency", "monetary")
+                for p in self._parts(n, since)
+            ]
         if name == "dwell_seconds":
             self.needs_dwell = True
         return parts[name]
@@ -225,7 +252,10 @@ class _Plan:
             return [f"arg_max({column}, row(ts, off)) FILTER (WHERE {column} IS NOT NULL)"]
         behaviour = f"type NOT IN {_in(IDENTITY_TYPES)}"
         tz = "timezone" if self.has_tz else "CAST(NULL AS VARCHAR)"
-        return [f"max(ts) FILTER (WHERE {behaviour})", f"arg_max_null({tz}, row(ts, off)) FILTER (WHERE {behaviour})"]
+        return [
+            f"max(ts) FILTER (WHERE {behaviour})",
+            f"arg_max_null({tz}, row(ts, off)) FILTER (WHERE {behaviour})",
+        ]
 
     def sql(self) -> str:
         dwell = "CAST(NULL AS DOUBLE)"
@@ -261,7 +291,9 @@ class _Plan:
             query += " SELECT * FROM main"
         return query + " ORDER BY subject"
 
-    def _column(self, expr: str, columns: dict[str, pa.ChunkedArray], category: bool = False) -> pa.ChunkedArray:
+    def _column(
+        self, expr: str, columns: dict[str, pa.ChunkedArray], category: bool = False
+    ) -> pa.ChunkedArray:
         target = self.category_aggs if category else self.aggs
         for name, existing in target.items():
             if existing == expr:
@@ -285,7 +317,10 @@ class _Plan:
                 last = self._numbers(self._parts(name, since)[0], columns)
                 return recency_days(self.as_us, last)
             if name == "engagement_score":
-                components = {n: self._feature(n, since, columns) for n in ("dwell_seconds", "share_rate", "active_days", "frequency", "monetary")}
+                components = {
+                    n: self._feature(n, since, columns)
+                    for n in ("dwell_seconds", "share_rate", "active_days", "frequency", "monetary")
+                }
                 return engagement_score(components, self.defs)
             return self._feature(name, since, columns)
         return self._context(ref.name or "", columns)
@@ -313,6 +348,11 @@ class _Plan:
             )
             for j, i in enumerate(idx):
                 hour = int(hours[j])
-                out[i] = hour if name == "hour" else WEEKDAYS[int(weekdays[j])] if name == "weekday" else daypart(hour)
+                out[i] = (
+                    hour
+                    if name == "hour"
+                    else WEEKDAYS[int(weekdays[j])]
+                    if name == "weekday"
+                    else daypart(hour)
+                )
         return out
-

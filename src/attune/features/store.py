@@ -40,7 +40,15 @@ from attune.features.refs import FeatureRef
 
 #: One event record; ``item``/``ctx`` are -1 when absent, ``val``/``dwell`` NaN.
 EVENT_DTYPE = np.dtype(
-    [("ts", "<i8"), ("off", "<i8"), ("typ", "<i2"), ("item", "<i4"), ("ctx", "<i4"), ("val", "<f8"), ("dwell", "<f8")]
+    [
+        ("ts", "<i8"),
+        ("off", "<i8"),
+        ("typ", "<i2"),
+        ("item", "<i4"),
+        ("ctx", "<i4"),
+        ("val", "<f8"),
+        ("dwell", "<f8"),
+    ]
 )
 _RECORD = struct.Struct("<qqhiidd")
 RECORD_SIZE = _RECORD.size
@@ -85,7 +93,9 @@ class Person:
 class FeatureStore:
     """Per-person features kept current event by event; answers :class:`FeatureRef` values."""
 
-    def __init__(self, definitions: FeatureDefinitions | None = None, categories: ItemCategories | None = None) -> None:
+    def __init__(
+        self, definitions: FeatureDefinitions | None = None, categories: ItemCategories | None = None
+    ) -> None:
         self.defs = definitions or FeatureDefinitions()
         self.categories = categories or ItemCategories()
         self.lock = threading.RLock()
@@ -146,8 +156,7 @@ class FeatureStore:
         person = self.persons.get(key)
         if person is None:
             person = self.persons[key] = Person()
-        if ts_us > self.watermark:
-            self.watermark = ts_us
+        self.watermark = max(self.watermark, ts_us)
         pruned = person.pruned
         if pruned is not None and ts_us <= pruned.max_ts:
             # A late event older than what was already folded: no window can still hold it.
@@ -307,8 +316,13 @@ class FeatureStore:
                 per_category: dict[str, int] = {}
                 for category in categories:
                     n = sum(
-                        reader.values([FeatureRef("count", self.type_names[c], window_seconds=window, category=category)])
-                        .popitem()[1]
+                        reader.values(
+                            [
+                                FeatureRef(
+                                    "count", self.type_names[c], window_seconds=window, category=category
+                                )
+                            ]
+                        ).popitem()[1]
                         for c in codes
                     )
                     if n:
@@ -548,7 +562,7 @@ class _Reader:
         if name == "frequency":
             return int(behaviour.sum())
         if name == "active_days":
-            return int(len(np.unique(self.ts[behaviour] // DAY_MICROS)))
+            return len(np.unique(self.ts[behaviour] // DAY_MICROS))
         if name == "monetary":
             return _nansum(records["val"][inside & store._types_mask(self.defs.purchase_types)[typ]])
         if name == "dwell_seconds":
@@ -558,7 +572,7 @@ class _Reader:
         components = {
             "dwell_seconds": _nansum(records["dwell"][inside]),
             "share_rate": self._share_rate(inside, typ),
-            "active_days": int(len(np.unique(self.ts[behaviour] // DAY_MICROS))),
+            "active_days": len(np.unique(self.ts[behaviour] // DAY_MICROS)),
             "frequency": int(behaviour.sum()),
             "monetary": _nansum(records["val"][inside & store._types_mask(self.defs.purchase_types)[typ]]),
         }
@@ -593,4 +607,3 @@ class _Reader:
 
 def _nansum(values: np.ndarray) -> float:
     return float(values[~np.isnan(values)].sum())
-

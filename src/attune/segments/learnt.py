@@ -119,7 +119,9 @@ def learn_segments(
     scores: dict[int, float] = {}
     confidences: np.ndarray | None = None
     if method == "dbscan":
-        labels = DBSCAN(eps=_dbscan_radius(scaled[sample], min_samples), min_samples=min_samples).fit_predict(scaled)
+        labels = DBSCAN(eps=_dbscan_radius(scaled[sample], min_samples), min_samples=min_samples).fit_predict(
+            scaled
+        )
     else:
         candidates = [k] if k is not None else list(range(k_range[0], min(k_range[1], len(keys) - 1) + 1))
         best: tuple[float, int, object] | None = None
@@ -128,7 +130,9 @@ def learn_segments(
                 model = KMeans(n_clusters=n, n_init=4, random_state=random_state).fit(scaled)
                 labels = model.labels_
             else:
-                model = GaussianMixture(n_components=n, covariance_type="full", random_state=random_state, n_init=2)
+                model = GaussianMixture(
+                    n_components=n, covariance_type="full", random_state=random_state, n_init=2
+                )
                 labels = model.fit(scaled).predict(scaled)
             scores[n] = silhouette(labels)
             score = -np.inf if np.isnan(scores[n]) else scores[n]
@@ -171,7 +175,9 @@ def learn_segments(
     )
 
 
-def matrix_from_offline(offline: object, refs: Sequence[object] | None = None) -> tuple[list[str], np.ndarray, list[str]]:
+def matrix_from_offline(
+    offline: object, refs: Sequence[object] | None = None
+) -> tuple[list[str], np.ndarray, list[str]]:
     """(subject keys, feature matrix, column names) from :class:`OfflineFeatures` numeric refs.
 
     Context refs (text) are left out; ``refs`` defaults to every numeric ref computed.
@@ -203,7 +209,9 @@ def describe(distinctions: Sequence[Distinction], size: int, total: int) -> str:
     return share + ("; " + ", ".join(parts) if parts else "")
 
 
-def _distinctions(raw: np.ndarray, scaled: np.ndarray, inside: np.ndarray, names: list[str]) -> list[Distinction]:
+def _distinctions(
+    raw: np.ndarray, scaled: np.ndarray, inside: np.ndarray, names: list[str]
+) -> list[Distinction]:
     """Features ordered by |standardized mean difference| between the cluster and the rest."""
     if inside.all() or not inside.any():
         return []
@@ -213,8 +221,12 @@ def _distinctions(raw: np.ndarray, scaled: np.ndarray, inside: np.ndarray, names
         Distinction(
             feature=names[j],
             effect=round(float(effect[j]), 4),
-            cluster_mean=float(np.nanmean(raw[inside, j])) if np.isfinite(raw[inside, j]).any() else float("nan"),
-            others_mean=float(np.nanmean(raw[~inside, j])) if np.isfinite(raw[~inside, j]).any() else float("nan"),
+            cluster_mean=float(np.nanmean(raw[inside, j]))
+            if np.isfinite(raw[inside, j]).any()
+            else float("nan"),
+            others_mean=float(np.nanmean(raw[~inside, j]))
+            if np.isfinite(raw[~inside, j]).any()
+            else float("nan"),
         )
         for j in order
         if effect[j] != 0
