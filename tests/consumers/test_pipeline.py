@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 
-from sqlalchemy import Connection
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import Connection, text
 
 from attune.consumers.base import ConsumerRunner
-from attune.consumers.pipeline import Pipeline
+from attune.consumers.pipeline import Pacing, Pipeline
 from attune.events.model import LoggedEvent
 from attune.log.sql import SqlOffsetStore
 from attune.runtime import Runtime
@@ -119,3 +122,134 @@ def test_replay_resets_and_reprocesses(runtime: Runtime) -> None:
     assert pipeline.replay() == 3
     assert recorder.seen == [1, 2, 3]
     assert pipeline.runner("rec").position == 3
+
+
+# -- pacing, non-transactional consumers, consumer durability -----------------------------
+
+seconds = st.floats(min_value=0, max_value=100, allow_nan=False)
+
+
+@given(busy=st.booleans(), full=st.booleans(), took=seconds, since=seconds)
+def test_realtime_lane_rests_only_when_behind_under_load(busy: bool, full: bool, took: float, since: float) -> None:
+    pacing = Pacing()
+    rest = pacing.rest(realtime=True, busy=busy, full=full, took=took, since_start=since)
+    if busy and full:
+        assert rest == min(pacing.realtime_rest_ratio * took, pacing.max_rest)
+    else:
+        assert rest == 0.0
+
+
+@given(busy=st.booleans(), full=st.booleans(), took=seconds, since=seconds)
+def test_bulk_lane_collects_at_the_head_and_gives_way_under_load(
+    busy: bool, full: bool, took: float, since: float
+) -> None:
+    pacing = Pacing()
+    rest = pacing.rest(realtime=False, busy=busy, full=full, took=took, since_start=since)
+    assert rest >= 0.0
+    if not full:
+        # At the head: wait until bulk_interval has passed since the last step began.
+        assert rest >= pacing.bulk_interval - since
+    if busy and full:
+        assert rest == min(pacing.bulk_rest_ratio * took, pacing.max_rest)
+    if full and not busy:
+        assert rest == 0.0  # catching up with nobody waiting: flat out
+
+
+class BulkRecorder(Recorder):
+    """A non-realtime consumer that remembers each batch it was handed."""
+
+    realtime = False
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.batches: list[list[int]] = []
+
+    def handle(self, batch: list[LoggedEvent], conn: Connection) -> int | None:
+        self.batches.append([e.offset for e in batch])
+        return super().handle(batch, conn)
+
+
+def test_paced_pipeline_serves_realtime_at_once_and_batches_the_bulk_lane(runtime: Runtime) -> None:
+    realtime, bulk = Recorder("rt"), BulkRecorder("bulk")
+    # A bulk interval far longer than the test: after its first step, the bulk lane waits.
+    pacing = Pacing(bulk_interval=600.0)
+    pipeline = Pipeline([realtime, bulk], runtime.log, runtime.engine, poll_seconds=0.05, pacing=pacing)
+    pipeline.start()
+    try:
+        first = append(runtime, 1, prefix="a")
+        pipeline.notify()
+        assert pipeline.wait_for(first, timeout=20)
+        deadline = time.monotonic() + 20
+        while not bulk.batches and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert bulk.batches == [[first]]
+        last = first
+        for n in range(3):
+            last = append(runtime, 2, prefix=f"b{n}-")
+            pipeline.notify()
+            assert pipeline.wait_for(last, timeout=20)
+        assert realtime.seen == list(range(1, last + 1))
+        assert bulk.batches == [[first]], "the bulk lane should be collecting, not stepping per append"
+    finally:
+        pipeline.stop()
+    # Stopping flushes: the bulk consumer is durable up to its last handed-over batch.
+    assert pipeline.runner("bulk").position == first
+
+
+def test_lanes_without_pacing_use_the_pipeline_batch(runtime: Runtime) -> None:
+    pipeline = Pipeline([Recorder("rt"), BulkRecorder("bulk")], runtime.log, runtime.engine, batch_size=7)
+    assert [pipeline.lane_batch(lane) for lane in pipeline.lanes] == [7, 7]
+    pipeline.pacing = Pacing(realtime_batch=3, bulk_batch=11)
+    assert [(lane.realtime, pipeline.lane_batch(lane)) for lane in pipeline.lanes] == [(True, 3), (False, 11)]
+
+
+class FileLike(Recorder):
+    """A consumer whose state lives outside the database: it must get no connection."""
+
+    transactional = False
+
+    def handle(self, batch: list[LoggedEvent], conn: Connection) -> int | None:
+        assert conn is None
+        return super().handle(batch, conn)
+
+    def flush(self, conn: Connection) -> int | None:
+        assert conn is None
+        return super().flush(conn)
+
+
+def test_non_transactional_consumer_commits_only_its_position(runtime: Runtime) -> None:
+    append(runtime, 3)
+    consumer = FileLike("files", buffer=True)
+    runner = ConsumerRunner(consumer, runtime.log, runtime.engine)
+    assert runner.drain() == 3
+    assert consumer.seen == [1, 2, 3]
+    assert SqlOffsetStore(runtime.engine).get("files") == 3
+
+
+class Durability(Recorder):
+    """Records the connection's ``synchronous`` level inside each consumer transaction."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.levels: list[int] = []
+
+    def handle(self, batch: list[LoggedEvent], conn: Connection) -> int | None:
+        if conn.dialect.name == "sqlite":
+            self.levels.append(conn.execute(text("PRAGMA synchronous")).scalar())
+        return super().handle(batch, conn)
+
+
+def test_consumer_transactions_skip_the_fsync_and_appends_keep_it(runtime: Runtime) -> None:
+    append(runtime, 2)
+    consumer = Durability("dur")
+    ConsumerRunner(consumer, runtime.log, runtime.engine, batch_size=1).drain()
+    if runtime.engine.dialect.name != "sqlite":
+        return
+    assert consumer.levels == [1, 1]  # NORMAL: the WAL is synced by the next append's commit
+    # Every pooled connection is back at the configured level (FULL) for appends.
+    connections = [runtime.engine.connect() for _ in range(8)]
+    try:
+        assert {c.execute(text("PRAGMA synchronous")).scalar() for c in connections} == {2}
+    finally:
+        for connection in connections:
+            connection.close()

@@ -28,11 +28,18 @@ class WriteGate:
         self._cond = threading.Condition(threading.Lock())
         self._held = False
         self._urgent_waiting = 0
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """How many threads wait for the gate now."""
+        return self._waiting
 
     @contextmanager
     def hold(self, *, urgent: bool) -> Iterator[None]:
         """Hold the gate for the duration of the block."""
         with self._cond:
+            self._waiting += 1
             if urgent:
                 self._urgent_waiting += 1
                 try:
@@ -40,9 +47,13 @@ class WriteGate:
                         self._cond.wait()
                 finally:
                     self._urgent_waiting -= 1
+                    self._waiting -= 1
             else:
-                while self._held or self._urgent_waiting:
-                    self._cond.wait()
+                try:
+                    while self._held or self._urgent_waiting:
+                        self._cond.wait()
+                finally:
+                    self._waiting -= 1
             self._held = True
         try:
             yield
@@ -56,7 +67,7 @@ class _OpenGate(WriteGate):
     """Lets everyone through (databases that lock rows rather than the whole file)."""
 
     @contextmanager
-    def hold(self, *, urgent: bool) -> Iterator[None]:  # noqa: ARG002 - same signature as WriteGate
+    def hold(self, *, urgent: bool) -> Iterator[None]:
         """Do nothing around the block."""
         yield
 
