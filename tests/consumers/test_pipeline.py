@@ -130,7 +130,9 @@ seconds = st.floats(min_value=0, max_value=100, allow_nan=False)
 
 
 @given(busy=st.booleans(), full=st.booleans(), took=seconds, since=seconds)
-def test_realtime_lane_rests_only_when_behind_under_load(busy: bool, full: bool, took: float, since: float) -> None:
+def test_realtime_lane_rests_only_when_behind_under_load(
+    busy: bool, full: bool, took: float, since: float
+) -> None:
     pacing = Pacing()
     rest = pacing.rest(realtime=True, busy=busy, full=full, took=took, since_start=since)
     if busy and full:

@@ -130,7 +130,9 @@ class Pipeline:
         """Start one thread per lane."""
         self._stop.clear()
         for lane in self.lanes:
-            thread = threading.Thread(target=self._run, args=(lane,), name=f"consumers-{lane.name}", daemon=True)
+            thread = threading.Thread(
+                target=self._run, args=(lane,), name=f"consumers-{lane.name}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -145,7 +147,7 @@ class Pipeline:
         for runner in self.runners:
             try:
                 runner.flush()
-            except Exception:  # noqa: BLE001 - shutdown must go on for the other consumers
+            except Exception:
                 log.exception("flush of consumer %s failed on shutdown", runner.consumer.name)
 
     def notify(self) -> None:
@@ -178,7 +180,7 @@ class Pipeline:
                 limit = self.lane_batch(lane)
                 try:
                     batch = self.log.read(min(r.cursor for r in active), limit)
-                except Exception:  # noqa: BLE001 - the store may be briefly unavailable
+                except Exception:
                     log.exception("reading the event log failed; retrying")
                     batch = []
                     self._stop.wait(1.0)
@@ -186,7 +188,7 @@ class Pipeline:
                     try:
                         handled += runner.apply(batch)
                         backoff[id(runner)] = 0.1
-                    except Exception:  # noqa: BLE001 - a failing consumer retries; the others go on
+                    except Exception:
                         delay = backoff[id(runner)]
                         log.exception("consumer %s failed; retrying in %.1fs", runner.consumer.name, delay)
                         metrics.CONSUMER_ERRORS.labels(runner.consumer.name).inc()
@@ -201,13 +203,15 @@ class Pipeline:
                 for runner in lane.runners:
                     try:
                         runner.flush()
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         log.exception("flush of consumer %s failed", runner.consumer.name)
                 last_flush = time.monotonic()
             if not handled:
                 full = False
                 next_retry = min(retry_at.values()) - time.monotonic()
-                lane.wake.wait(max(0.0, min(self.poll_seconds, next_retry)) if next_retry > 0 else self.poll_seconds)
+                lane.wake.wait(
+                    max(0.0, min(self.poll_seconds, next_retry)) if next_retry > 0 else self.poll_seconds
+                )
                 lane.wake.clear()
 
     def wait_for(self, offset: int, timeout: float = 5.0) -> bool:
