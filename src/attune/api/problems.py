@@ -5,9 +5,10 @@ each operation documents the problem answers it can give:
 
 - 401, 403 and 429 where a dependency from :mod:`attune.api.auth` guards the route;
 - 400, 413 and 422 where the operation takes a request body (malformed, too large, refused);
-- 422 where it takes path or query parameters (FastAPI's own ``HTTPValidationError`` entry is
-  replaced: the handler below answers a problem, not that shape), and 404 where it takes path
-  parameters (an id with an encoded ``/`` never matches the route, whatever the handler does);
+- 422 where FastAPI validates path, query, header or cookie parameters (its own
+  ``HTTPValidationError`` entry is replaced: the handler below answers a problem, not that
+  shape), and 404 where the path has parameters (an id with an encoded ``/`` never matches
+  the route, whatever the handler does);
 - whatever a route declares itself, e.g. ``responses=problem_responses(404, 409)``.
 
 Routes added later are covered without changes, since the rules read each route's own
@@ -145,10 +146,9 @@ def _statuses(route: Any, operation: dict[str, Any]) -> set[int]:
         statuses |= {401, 403, 429}
     if "requestBody" in operation:
         statuses |= {400, 413, 422}
-    parameters = operation.get("parameters") or []
-    if parameters:
-        statuses.add(422)
-    if any(p.get("in") == "path" for p in parameters):
+    if _validated_parameters(route.dependant):
+        statuses.add(422)  # FastAPI validates them; the handler below answers the problem
+    if "{" in route.path_format:
         # Unknown resources aside, an id holding an encoded '/' never matches the route: 404.
         statuses.add(404)
     return statuses
@@ -157,6 +157,14 @@ def _statuses(route: Any, operation: dict[str, Any]) -> set[int]:
 def _declared_errors(responses: dict[str, Any]) -> set[int]:
     """4xx statuses a route declared itself (possibly without content)."""
     return {int(code) for code in responses if code.isdigit() and 400 <= int(code) < 500}
+
+
+def _validated_parameters(dependant: Dependant) -> bool:
+    """Whether FastAPI validates parameters of this route (parameters only documented by hand are not)."""
+    for dep in (dependant, *_walk(dependant)):
+        if dep.path_params or dep.query_params or dep.header_params or dep.cookie_params:
+            return True
+    return False
 
 
 def _guarded(dependant: Dependant) -> bool:

@@ -61,10 +61,31 @@ def pixel_event(request: Request) -> dict:
     return event
 
 
+def _documented_parameters() -> list[dict]:
+    # Read from the raw query string (any other key becomes a property), so documented by hand.
+    names = {
+        "type": "Event type (default page_view); t for short.",
+        "user_id": "Known user id; uid for short.",
+        "anonymous_id": "Device id; aid for short.",
+        "item_id": "Item id; iid for short.",
+        "event_id": "Dedupe key; eid for short.",
+        "timestamp": "Epoch seconds or ISO 8601; ts for short.",
+        "url": "Page URL.",
+        "referrer": "Referring URL.",
+        "campaign": "Campaign name (kept as a property).",
+        "key": "A write key with the ingest scope (or writeKey).",
+    }
+    return [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": text}
+        for name, text in names.items()
+    ]
+
+
 @router.get(
     "/pixel.gif",
     response_class=Response,
     responses={200: {"description": "A 1×1 transparent GIF", "content": {"image/gif": {}}}},
+    openapi_extra={"parameters": _documented_parameters()},
 )
 async def pixel(request: Request) -> Response:
     """Record a page view or e-mail open; always answers a 1×1 GIF, even when the event is refused."""
