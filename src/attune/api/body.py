@@ -14,6 +14,15 @@ from attune.errors import BadRequest, PayloadTooLarge
 
 async def read_json(request: Request, max_bytes: int) -> Any:
     """Parse the body as JSON, refusing bodies over ``max_bytes`` with 413 (gzip accepted)."""
+    return parse_json(await read_body(request, max_bytes))
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body, decompressed, refusing bodies over ``max_bytes`` with 413.
+
+    Parse it with :func:`parse_json`; large bodies are best parsed off the event loop (a
+    1 MiB batch takes milliseconds that every other request would wait for).
+    """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {max_bytes}")
@@ -28,7 +37,12 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     encoding = request.headers.get("content-encoding", "").lower()
     if encoding in ("gzip", "deflate"):
         raw = _decompress(raw, max_bytes)
-    if not raw.strip():
+    return raw
+
+
+def parse_json(raw: bytes) -> Any:
+    """``raw`` parsed as JSON; an empty or malformed body is a 400 naming the problem."""
+    if not raw or raw.isspace():  # isspace stops at the first other byte; strip() would copy
         raise BadRequest("the body is empty; send a JSON object")
     try:
         return orjson.loads(raw)

@@ -32,6 +32,12 @@ def serve(settings: Settings, *, host: str | None, port: int | None, access_log:
     # tens of thousands of containers each parsed batch allocates, full collections were
     # about a sixth of ingest time and the largest pauses single requests saw.
     gc.freeze()
+    # A 1,000-event batch keeps ~15,000 containers alive while it is validated; with the
+    # default threshold (700) every batch ran dozens of young collections and several
+    # middle ones, each a pause for every thread (up to 40 ms under load). Collect the
+    # young generation after 50,000 net allocations instead: requests free what they
+    # parse, so that is rare, and each collection is still bounded.
+    gc.set_threshold(50_000, 20, 100)
     # Requests already run in parallel threads; BLAS threads inside each model call on top of
     # them oversubscribed the 2 cores (load 7.8, p99 4.3 s at concurrency 32 in
     # benchmarks/recommend_serving.py; 174 req/s instead of 53 with one BLAS thread).
