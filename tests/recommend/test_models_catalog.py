@@ -35,7 +35,7 @@ def test_catalog_names() -> None:
 def test_defaults_are_the_init_defaults() -> None:
     for name in MODELS:
         assert make_model(name).get_params() == DEFAULTS[name]
-    assert DEFAULTS["ease"] == {"l2": 250.0}
+    assert DEFAULTS["ease"] == {"l2": 250.0, "recency_tau": None}
 
 
 def test_make_model_overrides_and_refuses_unknown_things() -> None:

@@ -61,8 +61,14 @@ class VectorModel(Recommender):
 
     ann_threshold: int
 
-    def _user_vectors(self, rows: sp.csr_matrix) -> np.ndarray:
+    def _user_vectors(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> np.ndarray:
         raise NotImplementedError
+
+    def user_vectors(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> np.ndarray:
+        """Query vectors for interaction rows (with their recency ranks when known), for serving."""
+        self._check_fitted()
+        rows, ranks = self._checked_rows(rows, ranks)
+        return self._user_vectors(rows, ranks)
 
     def _item_vectors(self) -> np.ndarray:
         raise NotImplementedError
@@ -73,14 +79,14 @@ class VectorModel(Recommender):
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 
-    def _score(self, rows: sp.csr_matrix) -> np.ndarray:
+    def _score(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> np.ndarray:
         # float64 so that a batch and a single row give the same ranking even for near-ties
         # (float32 gemm and gemv round differently).
         items = self.__dict__.get("_items64")
         if items is None:
             items = np.ascontiguousarray(self._item_vectors(), dtype=np.float64)
             self.__dict__["_items64"] = items
-        return np.asarray(self._user_vectors(rows), dtype=np.float64) @ items.T
+        return np.asarray(self._user_vectors(rows, ranks), dtype=np.float64) @ items.T
 
     def _similar(self, index: int) -> np.ndarray:
         unit = self._unit_vectors()
@@ -111,11 +117,12 @@ class VectorModel(Recommender):
         return indexes[kind]
 
     def _ann_recommend(
-        self, rows: sp.csr_matrix, k: int, exclude_seen: bool
+        self, rows: sp.csr_matrix, k: int, exclude_seen: bool, ranks: sp.csr_matrix | None = None
     ) -> tuple[list[list[str]], np.ndarray]:
         blocked_r, blocked_c = blocked_entries(rows, exclude_seen)
         per_row = np.bincount(blocked_r, minlength=rows.shape[0])
-        keys, sims = self._index("score").search(self._user_vectors(rows), k + int(per_row.max(initial=0)))
+        queries = self._user_vectors(rows, ranks)
+        keys, sims = self._index("score").search(queries, k + int(per_row.max(initial=0)))
         blocked = set(zip(blocked_r.tolist(), blocked_c.tolist(), strict=True))
         ids: list[list[str]] = []
         scores = np.full((rows.shape[0], k), -np.inf)

@@ -10,6 +10,14 @@ user index, so a user's newest events can be folded in at serving time without r
 item-based models multiply the row by their item-item matrix; factor models solve for a user
 vector from it.
 
+Recency: beside the row, scoring may take the row's *ranks* — a sparse matrix of the same shape
+whose entry for an item is its position from the user's newest item (1 = newest), see
+:func:`recency_ranks`. Models with a ``recency_tau`` hyper-parameter weight each row entry by
+``exp(-(rank - 1) / recency_tau)`` (:func:`recency_weighted`), so recent taste counts more.
+``fit`` keeps the ranks of the training rows (``user_ranks_``); :meth:`Recommender.ranks_for` and
+:meth:`Recommender.user_ranks` give them for stored users (the latter with fold-in items as the
+newest). Rows scored without ranks are not weighted: every entry counts fully.
+
 Negative feedback (negative weights, see :mod:`attune.recommend.signals`) is handled per family:
 item-based and content models score with the *signed* row, so the neighbours of a disliked item
 are pushed down; factor models (ALS, BPR) learn and fold in from positive entries only;
@@ -59,8 +67,12 @@ class Recommender(ABC):
         """Learn from the user × item ``matrix`` (summed signed weights; may hold explicit zeros)."""
 
     @abstractmethod
-    def _score(self, rows: sp.csr_matrix) -> np.ndarray:
-        """Dense scores (len(rows) × n_items) for users given by their interaction rows."""
+    def _score(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> np.ndarray:
+        """Dense scores (len(rows) × n_items) for users given by their interaction rows.
+
+        ``ranks`` (same shape as ``rows``, or None when the order is unknown) are the recency
+        ranks of the row entries; models without recency weighting ignore them.
+        """
 
     def _similar(self, index: int) -> np.ndarray:
         """Similarity of item ``index`` to every item (dense, -inf for "not similar")."""
@@ -98,6 +110,7 @@ class Recommender(ABC):
         self.user_index_ = {str(u): i for i, u in enumerate(data.user_ids)}
         self.item_index_ = {str(t): i for i, t in enumerate(data.item_ids)}
         self._fit(user_items, data, items)
+        self.user_ranks_ = recency_ranks(data)
         # Set last: is_fitted is true only once the model is complete.
         self.user_items_ = user_items
         return self
@@ -145,9 +158,42 @@ class Recommender(ABC):
     def rows_for(self, user_ids: Sequence[str]) -> sp.csr_matrix:
         """The stacked interaction rows of ``user_ids`` (empty rows for unknown users)."""
         self._check_fitted()
+        return self._stack(self.user_items_, user_ids)
+
+    def ranks_for(self, user_ids: Sequence[str]) -> sp.csr_matrix | None:
+        """The stacked recency ranks of ``user_ids``' stored rows (None for models saved without them)."""
+        self._check_fitted()
+        ranks = getattr(self, "user_ranks_", None)
+        return None if ranks is None else self._stack(ranks, user_ids)
+
+    def user_ranks(
+        self, user_id: str, extra_items: Sequence[str] | Mapping[str, float] = ()
+    ) -> sp.csr_matrix | None:
+        """Recency ranks of :meth:`user_row` (same arguments): ``extra_items`` are the newest events,
+        in time order with the newest last (a mapping's insertion order); an item both stored and
+        fresh takes its fresh position. None for models saved without ranks.
+        """
+        self._check_fitted()
+        stored_all = getattr(self, "user_ranks_", None)
+        if stored_all is None:
+            return None
+        index = self.user_index_.get(user_id)
+        fresh = [self.item_index_[i] for i in extra_items if i in self.item_index_]
+        newest_first = list(dict.fromkeys(reversed(fresh)))
+        if index is not None:
+            stored = stored_all[index]
+            taken = set(newest_first)
+            older = [int(c) for c in stored.indices[np.argsort(stored.data, kind="stable")] if int(c) not in taken]
+            newest_first += older
+        cols = np.asarray(newest_first, dtype=np.int64)
+        vals = np.arange(1, len(cols) + 1, dtype=np.float32)
+        return sp.csr_matrix((vals, (np.zeros(len(cols), dtype=np.int64), cols)), shape=(1, len(self.item_ids_)))
+
+    def _stack(self, matrix: sp.csr_matrix, user_ids: Sequence[str]) -> sp.csr_matrix:
+        """Rows of a per-user ``matrix`` for ``user_ids`` (empty rows for unknown users)."""
         indices = np.array([self.user_index_.get(u, -1) for u in user_ids], dtype=np.int64)
         known = indices >= 0
-        picked = self.user_items_[np.where(known, indices, 0)]
+        picked = matrix[np.where(known, indices, 0)]
         # Unknown users get empty rows: drop the entries borrowed from row 0 (explicit zeros
         # would count as "seen").
         keep = np.repeat(known, np.diff(picked.indptr))
@@ -163,9 +209,16 @@ class Recommender(ABC):
         candidates: Sequence[str] | None = None,
         extra_items: Sequence[str] | Mapping[str, float] = (),
     ) -> tuple[list[str], np.ndarray]:
-        """Top-``k`` item ids and scores for ``user_id`` (unknown users get an empty history)."""
+        """Top-``k`` item ids and scores for ``user_id`` (unknown users get an empty history).
+
+        ``extra_items`` are folded in as the user's newest events (newest last).
+        """
         ids, scores = self.recommend_rows(
-            self.user_row(user_id, extra_items), k, exclude_seen=exclude_seen, candidates=candidates
+            self.user_row(user_id, extra_items),
+            k,
+            exclude_seen=exclude_seen,
+            candidates=candidates,
+            ranks=self.user_ranks(user_id, extra_items),
         )
         return ids[0], scores[0][: len(ids[0])]
 
@@ -181,7 +234,11 @@ class Recommender(ABC):
         Rows of the score array are padded with -inf where a user has fewer than ``k`` items.
         """
         return self.recommend_rows(
-            self.rows_for(user_ids), k, exclude_seen=exclude_seen, candidates=candidates
+            self.rows_for(user_ids),
+            k,
+            exclude_seen=exclude_seen,
+            candidates=candidates,
+            ranks=self.ranks_for(user_ids),
         )
 
     def recommend_rows(
@@ -190,17 +247,14 @@ class Recommender(ABC):
         k: int,
         exclude_seen: bool = True,
         candidates: Sequence[str] | None = None,
+        ranks: sp.csr_matrix | None = None,
     ) -> tuple[list[list[str]], np.ndarray]:
-        """Top-``k`` for users given by interaction rows."""
+        """Top-``k`` for users given by interaction rows (and, optionally, their recency ranks)."""
         self._check_fitted()
-        rows = sp.csr_matrix(rows, dtype=np.float32)
-        if rows.shape[1] != len(self.item_ids_):
-            raise ValidationFailed(
-                f"interaction rows have {rows.shape[1]} columns; the model has {len(self.item_ids_)} items"
-            )
+        rows, ranks = self._checked_rows(rows, ranks)
         if candidates is None and self._use_ann():
-            return self._ann_recommend(rows, k, exclude_seen)
-        scores = np.asarray(self._score(rows), dtype=np.float64)
+            return self._ann_recommend(rows, k, exclude_seen, ranks)
+        scores = np.asarray(self._score(rows, ranks), dtype=np.float64)
         scores[blocked_entries(rows, exclude_seen)] = -np.inf
         if candidates is not None:
             allowed = np.zeros(len(self.item_ids_), dtype=bool)
@@ -208,10 +262,31 @@ class Recommender(ABC):
             scores[:, ~allowed] = -np.inf
         return top_k(scores, k, self.item_ids_)
 
-    def score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
-        """Raw dense scores for interaction rows, without exclusions (for blending and features)."""
+    def score_rows(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> np.ndarray:
+        """Raw dense scores for interaction rows, without exclusions (for blending and features).
+
+        ``ranks`` are the rows' recency ranks (:meth:`ranks_for`, :meth:`user_ranks`); without
+        them a recency-weighted model weighs every entry fully.
+        """
         self._check_fitted()
-        return np.asarray(self._score(sp.csr_matrix(rows, dtype=np.float32)), dtype=np.float64)
+        rows, ranks = self._checked_rows(rows, ranks)
+        return np.asarray(self._score(rows, ranks), dtype=np.float64)
+
+    def _checked_rows(
+        self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
+        rows = sp.csr_matrix(rows, dtype=np.float32)
+        if rows.shape[1] != len(self.item_ids_):
+            raise ValidationFailed(
+                f"interaction rows have {rows.shape[1]} columns; the model has {len(self.item_ids_)} items"
+            )
+        if ranks is not None:
+            ranks = sp.csr_matrix(ranks, dtype=np.float32)
+            if ranks.shape != rows.shape:
+                raise ValidationFailed(
+                    f"ranks: shape {ranks.shape} differs from the interaction rows' {rows.shape}"
+                )
+        return rows, ranks
 
     def similar_items(self, item_id: str, k: int = 10) -> tuple[list[str], np.ndarray]:
         """The ``k`` items most similar to ``item_id`` (itself excluded), best first."""
@@ -231,7 +306,7 @@ class Recommender(ABC):
         return False
 
     def _ann_recommend(
-        self, rows: sp.csr_matrix, k: int, exclude_seen: bool
+        self, rows: sp.csr_matrix, k: int, exclude_seen: bool, ranks: sp.csr_matrix | None = None
     ) -> tuple[list[list[str]], np.ndarray]:
         raise NotImplementedError
 
@@ -248,6 +323,46 @@ def blocked_entries(rows: sp.csr_matrix, exclude_seen: bool) -> tuple[np.ndarray
     coo = rows.tocoo()
     mask = np.ones(len(coo.data), dtype=bool) if exclude_seen else coo.data < 0
     return coo.row[mask], coo.col[mask]
+
+
+def recency_ranks(data: Interactions) -> sp.csr_matrix:
+    """Per user, each item's position from their newest item (1 = newest), by its latest interaction.
+
+    Aligned with ``data.matrix()``: one entry per (user, item) pair. Ties in time keep the input
+    order (the later row counts as newer), so the ranks are deterministic.
+    """
+    n = len(data)
+    if n == 0:
+        return sp.csr_matrix((data.n_users, data.n_items), dtype=np.float32)
+    # Newest first within each user; the first occurrence of a (user, item) pair is its latest.
+    order = np.lexsort((-np.arange(n), -data.timestamps, data.users))
+    users, items = data.users[order], data.items[order]
+    pair = users.astype(np.int64) * data.n_items + items
+    _, first = np.unique(pair, return_index=True)
+    first = np.sort(first)  # back to (user, newest first) order
+    users, items = users[first], items[first]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    counts = np.diff(np.r_[starts, len(users)])
+    ranks = (np.arange(len(users)) - np.repeat(starts, counts) + 1).astype(np.float32)
+    return sp.csr_matrix((ranks, (users, items)), shape=(data.n_users, data.n_items), dtype=np.float32)
+
+
+def recency_weighted(rows: sp.csr_matrix, ranks: sp.csr_matrix | None, tau: float | None) -> sp.csr_matrix:
+    """``rows`` with each entry times ``exp(-(rank - 1) / tau)``; entries without a rank unchanged.
+
+    No weighting when ``tau`` is None or the order is unknown (``ranks`` None).
+    """
+    if tau is None or ranks is None:
+        return rows
+    decay = sp.csr_matrix(ranks, dtype=np.float32, copy=True)
+    decay.data = (np.exp(-(decay.data - 1.0) / float(tau)) - 1.0).astype(np.float32)
+    return sp.csr_matrix(rows + rows.multiply(decay), dtype=np.float32)
+
+
+def check_recency_tau(tau: float | None) -> None:
+    """Refuse a recency time constant that is not a positive number (None = off)."""
+    if tau is not None and not (isinstance(tau, int | float) and np.isfinite(tau) and tau > 0):
+        raise ValidationFailed(f"recency_tau: must be a positive number of items (or None for off), got {tau!r}")
 
 
 def positive_part(matrix: sp.csr_matrix) -> sp.csr_matrix:

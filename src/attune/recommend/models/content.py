@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler, normalize
 from attune.errors import ValidationFailed
 from attune.recommend.data import Interactions
 from attune.recommend.models.ann import ANN_THRESHOLD, VectorModel
-from attune.recommend.models.base import ItemAttributes
+from attune.recommend.models.base import ItemAttributes, check_recency_tau, recency_weighted
 
 #: Attributes that describe serving rules or identity rather than content.
 IGNORED_ATTRIBUTES = frozenset({"item_id", "available", "url", "image", "image_url"})
@@ -34,7 +34,8 @@ IGNORED_ATTRIBUTES = frozenset({"item_id", "available", "url", "image", "image_u
 class ContentBased(VectorModel):
     """Cosine similarity between a user's profile and item attribute vectors.
 
-    ``text_fields=None`` treats every string attribute whose values mostly contain spaces as
+    With ``recency_tau`` the profile weights each row item by
+    ``exp(-position_from_newest / recency_tau)``. ``text_fields=None`` treats every string attribute whose values mostly contain spaces as
     free text; other strings, booleans and lists are categorical; numbers are numeric.
     """
 
@@ -50,6 +51,7 @@ class ContentBased(VectorModel):
         max_features: int = 50_000,
         ann_threshold: int = ANN_THRESHOLD,
         ann_dimensions: int = 128,
+        recency_tau: float | None = None,
     ) -> None:
         self.text_fields = text_fields
         self.text_weight = text_weight
@@ -58,8 +60,10 @@ class ContentBased(VectorModel):
         self.max_features = max_features
         self.ann_threshold = ann_threshold
         self.ann_dimensions = ann_dimensions
+        self.recency_tau = recency_tau
 
     def _fit(self, matrix: sp.csr_matrix, data: Interactions, items: ItemAttributes | None) -> None:
+        check_recency_tau(self.recency_tau)
         if not items:
             raise ValidationFailed(
                 "the content model needs item attributes (title, genres, description, ...): import items first"
@@ -82,19 +86,20 @@ class ContentBased(VectorModel):
             svd = TruncatedSVD(n_components=dims, random_state=0).fit(self.item_vectors_)
             self.projection_ = svd.components_.T.astype(np.float32)
 
-    def _profiles(self, rows: sp.csr_matrix) -> sp.csr_matrix:
+    def _profiles(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> sp.csr_matrix:
         """Weighted mean of the row items' vectors, as unit vectors (zero for empty rows)."""
-        return normalize(sp.csr_matrix(rows, dtype=np.float32) @ self.item_vectors_)
+        weighted = recency_weighted(sp.csr_matrix(rows, dtype=np.float32), ranks, getattr(self, "recency_tau", None))
+        return normalize(weighted @ self.item_vectors_)
 
-    def _score(self, rows: sp.csr_matrix) -> np.ndarray:
-        return np.asarray((self._profiles(rows) @ self.item_vectors_.T).toarray())
+    def _score(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> np.ndarray:
+        return np.asarray((self._profiles(rows, ranks) @ self.item_vectors_.T).toarray())
 
     def _similar(self, index: int) -> np.ndarray:
         return np.asarray((self.item_vectors_ @ self.item_vectors_[index].T).toarray()).ravel()
 
     # Dense vectors exist only for the ANN path (large catalogs).
-    def _user_vectors(self, rows: sp.csr_matrix) -> np.ndarray:
-        return normalize(np.asarray(self._profiles(rows) @ self.projection_))
+    def _user_vectors(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> np.ndarray:
+        return normalize(np.asarray(self._profiles(rows, ranks) @ self.projection_))
 
     def _item_vectors(self) -> np.ndarray:
         cached = self.__dict__.get("_dense_items")

@@ -4,7 +4,10 @@ Both learn item vectors from the positive entries of the user × item matrix onl
 feedback never becomes a positive). At scoring time a user's vector is computed from their
 interaction row — for ALS the exact least-squares step with the item vectors fixed, for BPR
 the mean of the row's item vectors — so new users and a user's newest events are folded in
-without retraining.
+without retraining. With ``recency_tau`` the row's entries are weighted
+``exp(-position_from_newest / recency_tau)`` before the fold-in (confidences for ALS, the mean's
+weights for BPR). ``num_threads=1`` makes training reproducible (the tuner uses it): with more
+threads BPR's lock-free updates depend on scheduling.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from attune.recommend.data import Interactions
 from attune.recommend.models.ann import ANN_THRESHOLD, VectorModel
-from attune.recommend.models.base import ItemAttributes, positive_part
+from attune.recommend.models.base import ItemAttributes, check_recency_tau, positive_part, recency_weighted
 
 
 class ALS(VectorModel):
@@ -38,16 +41,19 @@ class ALS(VectorModel):
         random_state: int = 0,
         num_threads: int = 0,
         ann_threshold: int = ANN_THRESHOLD,
+        recency_tau: float | None = None,
     ) -> None:
         self.factors = factors
         self.regularization = regularization
         self.iterations = iterations
         self.alpha = alpha
+        self.recency_tau = recency_tau
         self.random_state = random_state
         self.num_threads = num_threads
         self.ann_threshold = ann_threshold
 
     def _fit(self, matrix: sp.csr_matrix, data: Interactions, items: ItemAttributes | None) -> None:
+        check_recency_tau(self.recency_tau)
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
                 factors=int(self.factors),
@@ -62,8 +68,8 @@ class ALS(VectorModel):
         self.model_ = model
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
 
-    def _user_vectors(self, rows: sp.csr_matrix) -> np.ndarray:
-        positives = positive_part(rows)
+    def _user_vectors(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> np.ndarray:
+        positives = recency_weighted(positive_part(rows), ranks, getattr(self, "recency_tau", None))
         if positives.shape[0] == 0:
             return np.zeros((0, self.item_factors_.shape[1]), dtype=np.float32)
         return np.atleast_2d(self.model_.recalculate_user(np.arange(positives.shape[0]), positives))
@@ -93,17 +99,20 @@ class BPR(VectorModel):
         random_state: int = 0,
         num_threads: int = 0,
         ann_threshold: int = ANN_THRESHOLD,
+        recency_tau: float | None = None,
     ) -> None:
         self.factors = factors
         self.learning_rate = learning_rate
         self.regularization = regularization
         self.iterations = iterations
         self.fold_in_scale = fold_in_scale
+        self.recency_tau = recency_tau
         self.random_state = random_state
         self.num_threads = num_threads
         self.ann_threshold = ann_threshold
 
     def _fit(self, matrix: sp.csr_matrix, data: Interactions, items: ItemAttributes | None) -> None:
+        check_recency_tau(self.recency_tau)
         positives = positive_part(matrix)
         positives.data[:] = 1.0
         # A user who liked every item has no negative to sample: implicit would spin forever.
@@ -129,8 +138,8 @@ class BPR(VectorModel):
         self.item_factors_ = np.ascontiguousarray(item_factors[:, :-1])
         self.item_bias_ = np.ascontiguousarray(item_factors[:, -1])
 
-    def _user_vectors(self, rows: sp.csr_matrix) -> np.ndarray:
-        positives = positive_part(rows)
+    def _user_vectors(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> np.ndarray:
+        positives = recency_weighted(positive_part(rows), ranks, getattr(self, "recency_tau", None))
         totals = np.asarray(positives.sum(axis=1)).reshape(-1, 1)
         factors = np.asarray(positives @ self.item_factors_) / np.maximum(totals, 1e-12)
         factors *= float(self.fold_in_scale)

@@ -160,7 +160,7 @@ class WeightedHybrid(_Ensemble):
         models, errors = fit_components(build_components(spec, FORBIDDEN), split.train, items)
         self.component_errors_ += errors
         names = list(models)
-        standardized = [zscore_rows(models[n].score_rows(split.rows)) for n in names]
+        standardized = [zscore_rows(models[n].score_rows(split.rows, split.ranks)) for n in names]
         masked = mask_rows(np.zeros(split.rows.shape), split.rows)
 
         def quality(w: np.ndarray) -> float:
@@ -192,10 +192,10 @@ class WeightedHybrid(_Ensemble):
         weights.update({name: 0.0 for name in spec if name not in models})
         return weights, best_q
 
-    def _score(self, rows: sp.csr_matrix) -> np.ndarray:
+    def _score(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> np.ndarray:
         blend = np.zeros((rows.shape[0], len(self.item_ids_)))
         for name, model in self.components_.items():
-            blend += self.weights_[name] * zscore_rows(model.score_rows(rows))
+            blend += self.weights_[name] * zscore_rows(model.score_rows(rows, ranks))
         return blend
 
     def _similar(self, index: int) -> np.ndarray:

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from attune.errors import ValidationFailed
 from attune.evaluation.split import temporal_holdout
 from attune.recommend.data import Interactions
+from attune.recommend.models.base import recency_ranks
 
 
 @dataclass
@@ -24,6 +25,7 @@ class InnerSplit:
     users: np.ndarray  #: validation user indices
     rows: sp.csr_matrix  #: their inner-training rows (signed weights)
     relevant: sp.csr_matrix  #: their validation items (binary)
+    ranks: sp.csr_matrix | None = None  #: recency ranks of ``rows`` (1 = newest)
 
 
 def inner_split(data: Interactions, fraction: float, max_users: int, seed: int = 0) -> InnerSplit:
@@ -46,7 +48,8 @@ def inner_split(data: Interactions, fraction: float, max_users: int, seed: int =
         )
     if len(users) > max_users:
         users = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
-    return InnerSplit(train, users, train_matrix[users], valid_matrix[users])
+    ranks = recency_ranks(train)[users]
+    return InnerSplit(train, users, train_matrix[users], valid_matrix[users], ranks)
 
 
 def positive_valid(valid: Interactions) -> sp.csr_matrix:

@@ -7,7 +7,14 @@ import scipy.sparse as sp
 
 from attune.errors import ValidationFailed
 from attune.recommend.data import Interactions
-from attune.recommend.models.base import ItemAttributes, Recommender, positive_part, signed_binary
+from attune.recommend.models.base import (
+    ItemAttributes,
+    Recommender,
+    check_recency_tau,
+    positive_part,
+    recency_weighted,
+    signed_binary,
+)
 
 #: Dense similarity blocks are at most this many cells (keeps memory flat on big catalogs).
 BLOCK_CELLS = 20_000_000
@@ -18,20 +25,23 @@ class ItemKNN(Recommender):
 
     Similarities come from positive interactions (binary). A user's score for item ``j`` is
     ``Σ_i x_i sim(i, j)`` over the items ``i`` in their row with ``x_i`` = +1 for positive and -1
-    for negative feedback, so the neighbours of a disliked item are pushed down.
+    for negative feedback, so the neighbours of a disliked item are pushed down. With
+    ``recency_tau`` each ``x_i`` is weighted ``exp(-position_from_newest / recency_tau)``.
     """
 
     name = "itemknn"
 
-    def __init__(self, k: int = 100, shrinkage: float = 10.0) -> None:
+    def __init__(self, k: int = 100, shrinkage: float = 10.0, recency_tau: float | None = None) -> None:
         self.k = k
         self.shrinkage = shrinkage
+        self.recency_tau = recency_tau
 
     def _fit(self, matrix: sp.csr_matrix, data: Interactions, items: ItemAttributes | None) -> None:
         if int(self.k) < 1:
             raise ValidationFailed(f"k: must be at least 1, got {self.k}")
         if float(self.shrinkage) < 0:
             raise ValidationFailed(f"shrinkage: must not be negative, got {self.shrinkage}")
+        check_recency_tau(self.recency_tau)
         binary = positive_part(matrix)
         binary.data[:] = 1.0
         by_item = binary.T.tocsr()
@@ -60,8 +70,9 @@ class ItemKNN(Recommender):
             shape=(n_items, n_items),
         )
 
-    def _score(self, rows: sp.csr_matrix) -> np.ndarray:
-        return np.asarray((signed_binary(rows) @ self.similarity_).toarray())
+    def _score(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> np.ndarray:
+        weighted = recency_weighted(signed_binary(rows), ranks, getattr(self, "recency_tau", None))
+        return np.asarray((weighted @ self.similarity_).toarray())
 
     def _similar(self, index: int) -> np.ndarray:
         out = np.full(self.similarity_.shape[1], -np.inf)

@@ -21,7 +21,7 @@ class _Broadcast(Recommender):
 
     personalized = False
 
-    def _score(self, rows: sp.csr_matrix) -> np.ndarray:
+    def _score(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> np.ndarray:
         return np.broadcast_to(self.scores_, (rows.shape[0], len(self.scores_))).copy()
 
     def _similar(self, index: int) -> np.ndarray:

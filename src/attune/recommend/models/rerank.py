@@ -76,7 +76,7 @@ class LearnedReranker(_Ensemble):
         )
         inner, self.component_errors_ = fit_components(build_components(spec, FORBIDDEN), split.train, items)
         stats = _item_stats(split.train)
-        features, groups, pairs = self._candidate_features(split.rows, inner, stats)
+        features, groups, pairs = self._candidate_features(split.rows, inner, stats, split.ranks)
         relevant = split.relevant.tocsr()
         labels = np.asarray(relevant[pairs[:, 0], pairs[:, 1]]).ravel().astype(np.int32)
         features, labels, groups = _groups_with_positives(features, labels, groups)
@@ -133,14 +133,21 @@ class LearnedReranker(_Ensemble):
         return names, values
 
     def _candidate_features(
-        self, rows: sp.csr_matrix, models: dict[str, Recommender], stats: np.ndarray
+        self,
+        rows: sp.csr_matrix,
+        models: dict[str, Recommender],
+        stats: np.ndarray,
+        ranks: sp.csr_matrix | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Feature rows, group sizes and (row, item) pairs for every user's candidates."""
         feats, groups, pairs = [], [], []
         n = int(self.n_candidates)
         for start in range(0, rows.shape[0], CHUNK):
             chunk = rows[start : start + CHUNK]
-            standardized = [mask_rows(zscore_rows(m.score_rows(chunk)), chunk) for m in models.values()]
+            chunk_ranks = None if ranks is None else ranks[start : start + CHUNK]
+            standardized = [
+                mask_rows(zscore_rows(m.score_rows(chunk, chunk_ranks)), chunk) for m in models.values()
+            ]
             n_items = standardized[0].shape[1]
             take = min(n, n_items)
             ranks = []
@@ -168,9 +175,9 @@ class LearnedReranker(_Ensemble):
             pairs.append(np.column_stack([r + start, c]))
         return np.vstack(feats), np.concatenate(groups), np.vstack(pairs)
 
-    def _score(self, rows: sp.csr_matrix) -> np.ndarray:
+    def _score(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> np.ndarray:
         scores = np.full((rows.shape[0], len(self.item_ids_)), -np.inf)
-        features, _, pairs = self._candidate_features(rows, self.components_, self.item_stats_)
+        features, _, pairs = self._candidate_features(rows, self.components_, self.item_stats_, ranks)
         if len(pairs):
             scores[pairs[:, 0], pairs[:, 1]] = self.ranker_.predict(features)
         return scores
