@@ -186,14 +186,15 @@ def segment_refs() -> list[FeatureRef]:
     return refs
 
 
-def bench_offline(profiles: int, per: int) -> None:
+def bench_offline(profiles: int, per: int, keep: Path | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        lake = Path(tmp)
-        cpu, wall = time.process_time(), time.perf_counter()
-        events = write_lake(lake, profiles, per)
-        print(
-            f"synthetic lake: {events:,} events of {profiles:,} people written in {time.perf_counter() - wall:.1f} s"
-        )
+        lake = keep or Path(tmp)
+        if keep is None or not (lake / "events").is_dir():
+            wall = time.perf_counter()
+            events = write_lake(lake, profiles, per)
+            print(
+                f"synthetic lake: {events:,} events of {profiles:,} people written in {time.perf_counter() - wall:.1f} s"
+            )
         categories = {f"i{i}": ("drama",) if i % 3 == 0 else ("comedy",) for i in range(5000)}
         source = OfflineSource(lake, {}, categories, SubjectKeys(), FeatureDefinitions())
         refs = segment_refs()
@@ -201,7 +202,7 @@ def bench_offline(profiles: int, per: int) -> None:
         result = offline_values(source, refs, NOW)
         print(
             f"offline features: {len(refs)} refs for {len(result.subject_keys):,} people over {result.events:,} events "
-            f"in {time.perf_counter() - wall:.1f} s wall ({time.process_time() - cpu:.1f} s CPU, DuckDB multi-threaded)"
+            f"in {time.perf_counter() - wall:.1f} s wall ({time.process_time() - cpu:.1f} s CPU, all DuckDB threads)"
         )
 
 
@@ -210,11 +211,14 @@ def main() -> None:
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--events-per-profile", type=int, default=8)
     parser.add_argument("--skip-offline", action="store_true")
+    parser.add_argument("--offline-only", action="store_true")
+    parser.add_argument("--lake", type=Path, help="keep the synthetic lake here (reused when present)")
     args = parser.parse_args()
-    bench_consumer()
-    bench_memory()
+    if not args.offline_only:
+        bench_consumer()
+        bench_memory()
     if not args.skip_offline:
-        bench_offline(args.profiles, args.events_per_profile)
+        bench_offline(args.profiles, args.events_per_profile, args.lake)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -76,6 +77,9 @@ def test_engagement_score_stays_in_unit_interval(components) -> None:
     }
     score = float(engagement_score(full, defs))
     assert 0.0 <= score <= 1.0
+    # One person (scalars, the online path) and many (arrays, offline) compute the same bits.
+    as_arrays = {n: np.array([v, 0.0]) for n, v in full.items()}
+    assert float(engagement_score(as_arrays, defs)[0]) == score
     capped = {n: defs.engagement_caps.get(n, 1.0) * 2 for n in full}
     assert float(engagement_score(capped, defs)) == pytest.approx(1.0)
 

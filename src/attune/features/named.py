@@ -37,6 +37,8 @@ def engagement_score(components: dict[str, np.ndarray | float], defs: FeatureDef
     A missing component (NaN) counts as 0: no activity is no engagement.
     """
     total_weight = sum(defs.engagement_weights.values())
+    if all(isinstance(v, int | float) for v in components.values()):
+        return np.float64(_engagement_scalar(components, defs, total_weight))  # type: ignore[arg-type]
     score: np.ndarray | float = 0.0
     for name in sorted(defs.engagement_weights):
         weight = defs.engagement_weights[name]
@@ -46,6 +48,21 @@ def engagement_score(components: dict[str, np.ndarray | float], defs: FeatureDef
         normalized = np.clip(value / defs.engagement_caps[name], 0.0, 1.0)
         score = score + (weight / total_weight) * normalized
     return np.clip(np.asarray(score, dtype=np.float64), 0.0, 1.0)
+
+
+def _engagement_scalar(components: dict[str, float], defs: FeatureDefinitions, total_weight: float) -> float:
+    """The same arithmetic as the array path, in the same order, for one person (much faster)."""
+    score = 0.0
+    for name in sorted(defs.engagement_weights):
+        weight = defs.engagement_weights[name]
+        if weight == 0:
+            continue
+        value = float(components[name])
+        if value != value:  # NaN counts as 0
+            value = 0.0
+        normalized = min(max(value / defs.engagement_caps[name], 0.0), 1.0)
+        score = score + (weight / total_weight) * normalized
+    return min(max(score, 0.0), 1.0)
 
 
 @lru_cache(maxsize=1024)

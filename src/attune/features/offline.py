@@ -121,18 +121,23 @@ def offline_values(source: OfflineSource | Any, refs: Iterable[FeatureRef], as_o
         con.execute(events_view_sql(source.lake_dir))
         columns = {row[0] for row in con.execute("DESCRIBE events").fetchall()}
         has_tz = "timezone" in columns
-        _register_subjects(con, source, as_us)
-        plan = _Plan(defs, as_us, has_tz)
+        plan = _Plan(defs, as_us, has_tz, sql_keys=_register_subjects(con, source, as_us))
         for ref in refs:
             plan.add(ref)
-        if source.categories and plan.category_aggs:
-            pairs = [(i, normalize_category(c)) for i, cs in source.categories.items() for c in cs]
+        if plan.needs_categories:
+            item_ids = list(source.categories)
             con.register(
-                "item_cats",
-                pa.table({"item_id": [p[0] for p in pairs], "category": [p[1] for p in pairs]}),
+                "item_categories",
+                pa.table(
+                    {
+                        "item_id": pa.array(item_ids, pa.string()),
+                        "cats": pa.array(
+                            [sorted({normalize_category(c) for c in source.categories[i]}) for i in item_ids],
+                            pa.list_(pa.string()),
+                        ),
+                    }
+                ),
             )
-        else:
-            con.execute("CREATE TEMP TABLE item_cats (item_id VARCHAR, category VARCHAR)")
         table = con.sql(plan.sql()).to_arrow_table()
     finally:
         con.close()
@@ -143,9 +148,24 @@ def offline_values(source: OfflineSource | Any, refs: Iterable[FeatureRef], as_o
     return OfflineFeatures(subject_keys=subjects, values=values, as_of=as_of, events=events)
 
 
-def _register_subjects(con: duckdb.DuckDBPyConnection, source: OfflineSource, as_us: int) -> None:
-    """Tables mapping raw user and anonymous ids to canonical subject keys (through the links)."""
+def _register_subjects(con: duckdb.DuckDBPyConnection, source: OfflineSource, as_us: int) -> bool:
+    """Register how raw ids become canonical subject keys; return True for the SQL fast path.
+
+    With plain (not pseudonymized) keys the key is the prefix plus the id, so SQL builds it and
+    joins the identity links; otherwise every distinct id goes through :class:`SubjectKeys`.
+    """
     keys, links = source.keys, source.links
+    con.register(
+        "identity_links",
+        pa.table(
+            {
+                "alias": pa.array(list(links), pa.string()),
+                "canonical": pa.array(list(links.values()), pa.string()),
+            }
+        ),
+    )
+    if keys.user("x") == "u:x" and keys.anon("x") == "a:x" and not getattr(keys, "pseudonymized", False):
+        return True
     until = f"epoch_us(timestamp) <= {as_us}"
     users = con.execute(
         f"SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL AND {until}"
@@ -153,7 +173,10 @@ def _register_subjects(con: duckdb.DuckDBPyConnection, source: OfflineSource, as
     user_ids = users["user_id"].tolist()
     user_keys = [keys.user(u) for u in user_ids]
     con.register(
-        "user_subjects", pa.table({"user_id": user_ids, "subject": [links.get(k, k) for k in user_keys]})
+        "user_subjects",
+        pa.table(
+            {"user_id": pa.array(user_ids, pa.string()), "subject": [links.get(k, k) for k in user_keys]}
+        ),
     )
     anons = con.execute(
         f"SELECT DISTINCT anonymous_id FROM events WHERE user_id IS NULL AND anonymous_id IS NOT NULL AND {until}"
@@ -161,8 +184,12 @@ def _register_subjects(con: duckdb.DuckDBPyConnection, source: OfflineSource, as
     anon_ids = anons["anonymous_id"].tolist()
     anon_keys = [keys.anon(a) for a in anon_ids]
     con.register(
-        "anon_subjects", pa.table({"anonymous_id": anon_ids, "subject": [links.get(k, k) for k in anon_keys]})
+        "anon_subjects",
+        pa.table(
+            {"anonymous_id": pa.array(anon_ids, pa.string()), "subject": [links.get(k, k) for k in anon_keys]}
+        ),
     )
+    return False
 
 
 def _lit(text: str) -> str:
@@ -177,31 +204,30 @@ def _in(names: Iterable[str]) -> str:
 class _Plan:
     """Builds the aggregates a set of refs needs and turns result columns into values."""
 
-    def __init__(self, defs: FeatureDefinitions, as_us: int, has_tz: bool) -> None:
+    def __init__(self, defs: FeatureDefinitions, as_us: int, has_tz: bool, sql_keys: bool = False) -> None:
         self.defs = defs
+        self.sql_keys = sql_keys
         self.as_us = as_us
         self.has_tz = has_tz
         self.aggs: dict[str, str] = {"__events": "count(*)"}
-        self.category_aggs: dict[str, str] = {}
         self.needs_dwell = False
+        self.needs_categories = False
 
     def _since(self, window: float | None) -> str:
         return "TRUE" if window is None else f"ts > {self.as_us - to_micros(window)}"
 
-    def _agg(self, expr: str, category: bool = False) -> str:
-        target = self.category_aggs if category else self.aggs
-        for name, existing in target.items():
+    def _agg(self, expr: str) -> str:
+        for name, existing in self.aggs.items():
             if existing == expr:
                 return name
-        name = f"{'c' if category else 'a'}{len(target)}"
-        target[name] = expr
+        name = f"a{len(self.aggs)}"
+        self.aggs[name] = expr
         return name
 
     def add(self, ref: FeatureRef) -> None:
         since = self._since(self.defs.window_of(ref))
         if ref.kind in ("count", "sum", "distinct"):
-            expr, category = self._window_aggregate(ref)
-            self._agg(expr, category)
+            self._agg(self._window_aggregate(ref))
         elif ref.kind == "feature":
             for part in self._parts(ref.name or "", since):
                 self._agg(part)
@@ -209,19 +235,20 @@ class _Plan:
             for part in self._context_parts(ref.name or ""):
                 self._agg(part)
 
-    def _window_aggregate(self, ref: FeatureRef) -> tuple[str, bool]:
-        """The aggregate of a count/sum/distinct ref, and whether it runs over the category join."""
+    def _window_aggregate(self, ref: FeatureRef) -> str:
+        """The aggregate of a count/sum/distinct ref."""
         where = f"type = {_lit(ref.event_type or '')} AND {self._since(ref.window_seconds)}"
-        category = ref.category is not None
-        if category:
-            where += f" AND category = {_lit(normalize_category(ref.category))}"
+        if ref.category is not None:
+            # One row per event with its item's category list: no join fan-out, one pass.
+            self.needs_categories = True
+            where += f" AND list_contains(cats, {_lit(normalize_category(ref.category))})"
         if ref.kind == "count":
-            return f"count(*) FILTER (WHERE {where})", category
+            return f"count(*) FILTER (WHERE {where})"
         if ref.kind == "distinct":
-            return f"count(DISTINCT item_id) FILTER (WHERE {where})", category
+            return f"count(DISTINCT item_id) FILTER (WHERE {where})"
         column = "dwell" if ref.field == "dwell_seconds" else "value"
         self.needs_dwell |= column == "dwell"
-        return f"sum({column}) FILTER (WHERE {where})", category
+        return f"sum({column}) FILTER (WHERE {where})"
 
     def _parts(self, name: str, since: str) -> list[str]:
         behaviour = f"type NOT IN {_in(IDENTITY_TYPES)}"
@@ -269,47 +296,46 @@ class _Plan:
             ]
             dwell = f"coalesce({', '.join(options)})"
         tz = ", e.timezone" if self.has_tz else ""
+        cats, join = "", ""
+        if self.needs_categories:
+            cats, join = ", c.cats", "LEFT JOIN item_categories c ON e.item_id = c.item_id"
         day = self.as_us // DAY_MICROS
+        if self.sql_keys:
+            key = "CASE WHEN e.user_id IS NOT NULL THEN 'u:' || e.user_id ELSE 'a:' || e.anonymous_id END"
+            subject = "coalesce(l.canonical, e.key)"
+            source = f"(SELECT *, {key} AS key FROM events e) e LEFT JOIN identity_links l ON l.alias = e.key"
+        else:
+            subject = "coalesce(u.subject, a.subject)"
+            source = (
+                "events e LEFT JOIN user_subjects u ON e.user_id = u.user_id "
+                "LEFT JOIN anon_subjects a ON e.user_id IS NULL AND e.anonymous_id = a.anonymous_id"
+            )
         base = f"""
-            SELECT coalesce(u.subject, a.subject) AS subject, e.type, e.item_id, e.value, {dwell} AS dwell,
+            SELECT {subject} AS subject, e.type, e.item_id, e.value, {dwell} AS dwell,
                    epoch_us(e.timestamp) AS ts, e."offset" AS off,
-                   e.device_type, e.os, e.browser, e.country, e.city{tz}
-            FROM events e
-            LEFT JOIN user_subjects u ON e.user_id = u.user_id
-            LEFT JOIN anon_subjects a ON e.user_id IS NULL AND e.anonymous_id = a.anonymous_id
+                   e.device_type, e.os, e.browser, e.country, e.city{tz}{cats}
+            FROM {source}
+            {join}
             WHERE e.date <= DATE '1970-01-01' + INTERVAL {day} DAY AND epoch_us(e.timestamp) <= {self.as_us}
         """
         main = ", ".join(f"{expr} AS {name}" for name, expr in self.aggs.items())
-        query = f"WITH ev AS ({base}), main AS (SELECT subject, {main} FROM ev GROUP BY subject)"
-        if self.category_aggs:
-            cats = ", ".join(f"{expr} AS {name}" for name, expr in self.category_aggs.items())
-            query += (
-                f", cat AS (SELECT subject, {cats} FROM ev JOIN item_cats USING (item_id) GROUP BY subject)"
-                " SELECT main.*, cat.* EXCLUDE (subject) FROM main LEFT JOIN cat USING (subject)"
-            )
-        else:
-            query += " SELECT * FROM main"
+        query = f"WITH ev AS ({base}) SELECT subject, {main} FROM ev GROUP BY subject"
         return query + " ORDER BY subject"
 
-    def _column(
-        self, expr: str, columns: dict[str, pa.ChunkedArray], category: bool = False
-    ) -> pa.ChunkedArray:
-        target = self.category_aggs if category else self.aggs
-        for name, existing in target.items():
+    def _column(self, expr: str, columns: dict[str, pa.ChunkedArray]) -> pa.ChunkedArray:
+        for name, existing in self.aggs.items():
             if existing == expr:
                 return columns[name]
         raise KeyError(expr)
 
-    def _numbers(self, expr: str, columns: dict[str, pa.ChunkedArray], category: bool = False) -> np.ndarray:
-        column = self._column(expr, columns, category)
-        return column.to_numpy(zero_copy_only=False).astype(np.float64)
+    def _numbers(self, expr: str, columns: dict[str, pa.ChunkedArray]) -> np.ndarray:
+        return self._column(expr, columns).to_numpy(zero_copy_only=False).astype(np.float64)
 
     def finish(self, ref: FeatureRef, columns: dict[str, pa.ChunkedArray]) -> np.ndarray:
         window = self.defs.window_of(ref)
         since = self._since(window)
         if ref.kind in ("count", "sum", "distinct"):
-            expr, category = self._window_aggregate(ref)
-            numbers = np.nan_to_num(self._numbers(expr, columns, category), nan=0.0)
+            numbers = np.nan_to_num(self._numbers(self._window_aggregate(ref), columns), nan=0.0)
             return numbers if ref.kind == "sum" else numbers.astype(np.int64)
         if ref.kind == "feature":
             name = ref.name or ""
@@ -339,20 +365,18 @@ class _Plan:
             return np.asarray(self._column(parts[0], columns).to_pylist(), dtype=object)
         last = self._column(parts[0], columns).to_pylist()
         zones = self._column(parts[1], columns).to_pylist()
-        out = np.empty(len(last), dtype=object)
-        present = np.array([t is not None for t in last], dtype=bool)
-        if present.any():
-            idx = np.flatnonzero(present)
+        out = np.full(len(last), None, dtype=object)
+        present = np.flatnonzero(np.array([t is not None for t in last], dtype=bool))
+        if len(present):
+            zoned = [zones[i] for i in present]
             hours, weekdays = local_clock_many(
-                np.array([last[i] for i in idx], dtype=np.int64), [zones[i] for i in idx]
+                np.array([last[i] for i in present], dtype=np.int64),
+                zoned if any(z is not None for z in zoned) else None,
             )
-            for j, i in enumerate(idx):
-                hour = int(hours[j])
-                out[i] = (
-                    hour
-                    if name == "hour"
-                    else WEEKDAYS[int(weekdays[j])]
-                    if name == "weekday"
-                    else daypart(hour)
-                )
+            if name == "hour":
+                out[present] = hours.astype(object)
+            elif name == "weekday":
+                out[present] = np.array(WEEKDAYS, dtype=object)[weekdays]
+            else:
+                out[present] = np.array([daypart(h) for h in range(24)], dtype=object)[hours]
         return out
