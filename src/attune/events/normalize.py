@@ -271,30 +271,7 @@ class EventNormalizer:
         Exact types only: anything unusual (subclasses, other types) answers False and takes
         the full, reporting walk.
         """
-        if depth > 10:
-            return False
-        kind = type(node)
-        if kind is dict:
-            for key, child in node.items():
-                if type(key) is not str or not self._is_clean_child(child, depth):
-                    return False
-            return True
-        if kind is list:
-            for child in node:
-                if not self._is_clean_child(child, depth):
-                    return False
-            return True
-        if kind is float:
-            return math.isfinite(node)
-        if kind is int:
-            return _MIN_JSON_INT <= node <= _MAX_JSON_INT
-        return node is None or kind is bool
-
-    def _is_clean_child(self, child: Any, depth: int) -> bool:
-        # Strings are checked where they stand (no depth limit applies to them), like _check_tree.
-        if type(child) is str:
-            return len(child) <= self.limits.max_string_length and len(child.strip()) == len(child)
-        return self._is_clean(child, depth + 1)
+        return _is_clean(node, depth, self.limits.max_string_length)
 
     def _check_string(self, text: str, path: str, errors: list[str]) -> str:
         text = text.strip()
@@ -346,6 +323,51 @@ _OPTIONAL_NUMBER = frozenset({int, float, type(None)})
 _OPTIONAL_TIME = frozenset({str, int, float, type(None)})
 # ContextIn's typed fields: plain dicts, or strings (page is handled on its own).
 _CONTEXT_DICTS = frozenset({"device", "geo"})
+
+
+def _is_clean(root: Any, depth: int, max_string: int) -> bool:
+    """See :meth:`EventNormalizer._is_clean`: one loop with a stack instead of a call per value.
+
+    This runs for every event's context and properties, so it is written for the interpreter:
+    the common scalar children are checked inline, only containers go on the stack.
+    """
+    stack = [(root, depth)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, level = pop()
+        if level > 10:
+            return False
+        kind = type(node)
+        if kind is dict:
+            for key in node:
+                if type(key) is not str:
+                    return False
+            children = node.values()
+        elif kind is list:
+            children = node
+        elif kind is str:
+            return False  # a bare string is checked by its container, as _check_tree does
+        else:
+            return _is_clean_scalar(node, kind)
+        for child in children:
+            kind = type(child)
+            if kind is str:
+                # Untrimmed strings (whitespace at either end) take the reporting walk.
+                if len(child) > max_string or (child and (child[0].isspace() or child[-1].isspace())):
+                    return False
+            elif kind is dict or kind is list:
+                push((child, level + 1))
+            elif not _is_clean_scalar(child, kind):
+                return False
+    return True
+
+
+def _is_clean_scalar(value: Any, kind: type) -> bool:
+    if kind is int:
+        return _MIN_JSON_INT <= value <= _MAX_JSON_INT
+    if kind is float:
+        return math.isfinite(value)
+    return value is None or kind is bool
 
 
 def _is_str_keyed(value: Any) -> bool:
