@@ -44,7 +44,7 @@ def test_a_named_model_is_evaluated_refit_registered_and_promoted(registry: Mode
     assert report.test_metrics["recall@10"] == 1.0 and report.test_metrics["hit_rate@5"] == 1.0
     entry = report.version
     assert (entry.version, entry.name, entry.status) == ("v1", "ease", "promoted")
-    assert entry.params == {"l2": 250.0}
+    assert entry.params == {"l2": 250.0, "recency_tau": None}
     assert entry.n_interactions == len(data.interactions) and entry.n_users == 40 and entry.n_items == 20
     assert (entry.data_from, entry.data_to) == data.time_range
     assert entry.metrics["ndcg@10"] == report.test_metrics["ndcg@10"]

@@ -42,8 +42,8 @@ def test_defaults_are_the_first_trial_so_tuning_never_loses_to_them(monkeypatch:
     monkeypatch.setattr(tuner, "score", fake_score)
     data = planted_data().interactions
     result = tune("ease", data, data, None, trials=3, timeout=60, budget=BUDGET, progress=Silent())
-    assert asked[0] == {"l2": 250.0}
-    assert (result.params, result.score, result.trials) == ({"l2": 250.0}, 1.0, 3)
+    assert asked[0] == {"l2": 250.0, "recency_tau": None}
+    assert (result.params, result.score, result.trials) == ({"l2": 250.0, "recency_tau": None}, 1.0, 3)
 
 
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,6 +48,31 @@ def build(name: str, params: Mapping[str, Any] | None = None) -> Recommender:
         raise ValidationFailed(f"bad hyper-parameters for {name}: {exc}") from exc
 
 
+def switches() -> dict[str, str]:
+    """Search-space on/off switches -> the hyper-parameter each guards (None when off)."""
+    return dict(_models().SWITCHES)
+
+
+def reproducible(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` set to train on one thread, so that a fit gives the same model every time.
+
+    BPR's multi-threaded updates (and LightGBM's) depend on thread scheduling; with the fixed
+    ``random_state`` each model has, one thread makes tuning scores — and the choice — repeatable.
+    Ensemble components given by name or mapping get the same treatment.
+    """
+    out = dict(params)
+    if "num_threads" in _models().model_class(name).param_names():
+        out["num_threads"] = 1
+    components = out.get("components")
+    if isinstance(components, Mapping) or (isinstance(components, list | tuple) and components):
+        spec = components if isinstance(components, Mapping) else {str(c): {} for c in components}
+        out["components"] = {
+            str(c): reproducible(str(c), dict(p or {})) if str(c) in model_names() else dict(p or {})
+            for c, p in spec.items()
+        }
+    return out
+
+
 def suggest(name: str, trial: Any) -> dict[str, Any]:
     """Hyper-parameters for one Optuna ``trial`` of ``name`` (empty when it has none to tune)."""
     return dict(_models().search_space(check_name(name), trial) or {})

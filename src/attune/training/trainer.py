@@ -143,7 +143,8 @@ def train_on(
     else:
         name, params = model, catalog.defaults(model)
     progress.stage(f"fitting {name} on the training part and scoring the held-out part")
-    fitted = catalog.fit(catalog.build(name, params), train_part, data.items)
+    # One thread for the held-out fit, so the registered figures are repeatable.
+    fitted = catalog.fit(catalog.build(name, catalog.reproducible(name, params)), train_part, data.items)
     evaluation = evaluate_model(fitted, test_part, ks=ks)
     beyond = beyond_accuracy([row[:10] for row in evaluation.lists], train_part)
     progress.stage(f"refitting {name} on all {len(interactions):,} interactions")

@@ -4,6 +4,11 @@ The caller hands over the *training part* of the outer split only. From it the t
 its own per-user temporal holdout (each user's latest 20% of training interactions become
 validation), fits every trial on the rest and scores NDCG@10 on validation. The outer test
 part never reaches this module, so no choice here can depend on it.
+
+Repeatability: every trial trains on one thread with each model's fixed seed
+(:func:`catalog.reproducible`), Optuna's sampler is seeded, and validation users are a seeded
+sample, so the same data and budget give the same choice — as long as the trial count, not the
+time limit, ends each search (a search cut by time says so in the choice's notes).
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class Candidate:
     trials: int
     seconds: float
     error: str | None = None
+    stopped_by_time: bool = False
 
 
 @dataclass
@@ -106,8 +112,8 @@ def score(
     max_users: int | None = None,
     seed: int = 0,
 ) -> float:
-    """Validation NDCG@10 of ``name`` with ``params`` fitted on ``train``."""
-    model = catalog.fit(catalog.build(name, params), train, items)
+    """Validation NDCG@10 of ``name`` with ``params`` fitted on ``train`` (on one thread)."""
+    model = catalog.fit(catalog.build(name, catalog.reproducible(name, params)), train, items)
     return evaluate_model(model, valid, ks=(10,), max_users=max_users, seed=seed).get("ndcg", 10)
 
 
@@ -155,16 +161,23 @@ def tune(
             name, {}, None, len(study.trials), seconds, errors[-1] if errors else "no trial finished"
         )
     params = {**catalog.defaults(name), **best.user_attrs["params"]}
-    return Candidate(name, params, float(best.value), len(study.trials), seconds)
+    stopped = bool(searched) and len(study.trials) < trials
+    return Candidate(name, params, float(best.value), len(study.trials), seconds, stopped_by_time=stopped)
 
 
 def _default_trial(name: str, searched: set[str]) -> dict[str, Any]:
-    """The defaults of ``name`` under the search space's (possibly prefixed) parameter names."""
+    """The defaults of ``name`` under the search space's (possibly prefixed) parameter names.
+
+    An on/off switch (``recency``) is set to whether its guarded default (``recency_tau``) is on.
+    """
     defaults = catalog.defaults(name)
+    switches = catalog.switches()
     out = {}
     for optuna_name in searched:
         plain = optuna_name.removeprefix(f"{name}.")
-        if defaults.get(plain) is not None:
+        if plain in switches and switches[plain] in defaults:
+            out[optuna_name] = defaults[switches[plain]] is not None
+        elif defaults.get(plain) is not None:
             out[optuna_name] = defaults[plain]
     return out
 
@@ -266,6 +279,12 @@ def choose(
         reasons = "; ".join(f"{c.name}: {c.error}" for c in results)
         raise ValidationFailed(f"no candidate model could be trained on this data ({reasons})")
     best = max(scored, key=lambda c: c.score)  # type: ignore[arg-type, return-value]
+    notes = [
+        f"{c.name}: the time limit ended its search after {c.trials} of {budget.trials} trials "
+        "(a rerun may choose differently; raise training.tune_timeout_seconds for a repeatable choice)"
+        for c in results
+        if c.stopped_by_time
+    ]
     n_valid_users = len(set(valid.users.tolist()))
     return Choice(
         best=best,
@@ -275,6 +294,7 @@ def choose(
         validation_interactions=len(valid),
         validation_users=min(n_valid_users, budget.max_validation_users or n_valid_users),
         seconds=time.perf_counter() - started,
+        notes=notes,
     )
 
 

@@ -8,7 +8,9 @@ The catalog is what the trainer, the tuner and the CLI use:
 - ``search_space(name, trial)`` — hyper-parameters drawn from an Optuna trial for tuning.
 
 Optuna parameter names are prefixed with the model name (``"ease.l2"``), so one study may tune
-several models without clashing distributions; the returned dict uses the plain names.
+several models without clashing distributions; the returned dict uses the plain names. A
+hyper-parameter that may be off (``None``) is drawn behind an on/off switch; ``SWITCHES`` maps
+each switch to the hyper-parameter it guards, so a tuner can express "the defaults" as a trial.
 """
 
 from __future__ import annotations
@@ -61,6 +63,20 @@ def make_model(name: str, **params: Any) -> Recommender:
     return cls(**params)
 
 
+#: On/off switch of a search space -> the hyper-parameter that is None when the switch is off.
+SWITCHES: dict[str, str] = {"decay": "half_life_days", "recency": "recency_tau"}
+
+#: Range of ``recency_tau`` (in items: the weight of the item ``n`` positions back is ``e^(-n/τ)``).
+RECENCY_TAU_RANGE = (1.0, 1000.0)
+
+
+def _recency(trial: Any, prefix: str) -> dict[str, Any]:
+    """``recency_tau``: off, or a time constant drawn on a log scale."""
+    on = trial.suggest_categorical(prefix + "recency", [False, True])
+    low, high = RECENCY_TAU_RANGE
+    return {"recency_tau": trial.suggest_float(prefix + "recency_tau", low, high, log=True) if on else None}
+
+
 def search_space(name: str, trial: Any) -> dict[str, Any]:
     """Hyper-parameters for model ``name`` drawn from an Optuna ``trial``.
 
@@ -85,15 +101,17 @@ def search_space(name: str, trial: Any) -> dict[str, Any]:
         return {
             "k": trial.suggest_int(p + "k", 20, 500, log=True),
             "shrinkage": trial.suggest_float(p + "shrinkage", 0.0, 200.0),
+            **_recency(trial, p),
         }
     if name == "ease":
-        return {"l2": trial.suggest_float(p + "l2", 10.0, 5000.0, log=True)}
+        return {"l2": trial.suggest_float(p + "l2", 10.0, 5000.0, log=True), **_recency(trial, p)}
     if name == "als":
         return {
             "factors": trial.suggest_int(p + "factors", 16, 256, log=True),
             "regularization": trial.suggest_float(p + "regularization", 1e-4, 10.0, log=True),
             "iterations": trial.suggest_int(p + "iterations", 5, 50),
             "alpha": trial.suggest_float(p + "alpha", 0.5, 100.0, log=True),
+            **_recency(trial, p),
         }
     if name == "bpr":
         return {
@@ -102,12 +120,14 @@ def search_space(name: str, trial: Any) -> dict[str, Any]:
             "regularization": trial.suggest_float(p + "regularization", 1e-5, 0.1, log=True),
             "iterations": trial.suggest_int(p + "iterations", 20, 300, log=True),
             "fold_in_scale": trial.suggest_float(p + "fold_in_scale", 0.5, 4.0, log=True),
+            **_recency(trial, p),
         }
     if name == "content":
         return {
             "text_weight": trial.suggest_float(p + "text_weight", 0.0, 1.0),
             "categorical_weight": trial.suggest_float(p + "categorical_weight", 0.0, 1.0),
             "numeric_weight": trial.suggest_float(p + "numeric_weight", 0.0, 1.0),
+            **_recency(trial, p),
         }
     if name == "rerank":
         return {
@@ -128,6 +148,7 @@ __all__ = [
     "ContentBased",
     "ItemKNN",
     "LearnedReranker",
+    "SWITCHES",
     "NotFittedError",
     "Popularity",
     "Recommender",
