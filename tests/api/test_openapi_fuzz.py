@@ -13,6 +13,7 @@ bounded number of examples per operation and mode, so CI runs are repeatable.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,3 +240,25 @@ def test_every_operation_without_key(api_schema: schemathesis.BaseSchema, subtes
             assert response.headers.get("www-authenticate"), "a 401 must say how to authenticate"
 
     _fuzz(api_schema, subtests, {}, MAX_EXAMPLES_WITHOUT_KEY, refused_when_guarded)
+
+
+def test_undocumented_methods_answer_405_with_allow(served: Any) -> None:
+    """Every path answers an undocumented method with a 405 problem naming allowed methods."""
+    client = asgi.get_client(served)
+    paths = client.get("/openapi.json").json()["paths"]
+    for template, operations in paths.items():
+        path = template.replace("{", "x").replace("}", "")  # any value fills a parameter
+        documented = {method.upper() for method in operations}
+        # A concrete path can match another template too (/v1/items/batch and /v1/items/{item_id}).
+        elsewhere = {
+            method.upper()
+            for other, other_operations in paths.items()
+            if other != template and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", other), path)
+            for method in other_operations
+        }
+        for method in sorted({"GET", "PUT", "POST", "DELETE", "PATCH"} - documented - elsewhere):
+            answer = client.request(method, path)
+            assert answer.status_code == 405, (method, path, answer.status_code)
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            allowed = {m.strip() for m in answer.headers.get("allow", "").split(",") if m.strip()}
+            assert allowed and allowed <= documented | elsewhere | {"HEAD"}, (method, path, allowed)
