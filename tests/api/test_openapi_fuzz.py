@@ -262,3 +262,15 @@ def test_undocumented_methods_answer_405_with_allow(served: Any) -> None:
             assert answer.headers["content-type"].startswith("application/problem+json")
             allowed = {m.strip() for m in answer.headers.get("allow", "").split(",") if m.strip()}
             assert allowed and allowed <= documented | elsewhere | {"HEAD"}, (method, path, allowed)
+
+
+def test_traits_upsert_of_an_id_with_unicode_space_reads_back_the_stored_id(
+    served: Any, keys: dict[str, str]
+) -> None:
+    """A fuzzing finding: ingestion trims U+0085 from ids, so the answer once was 404 for its own upsert."""
+    client = asgi.get_client(served)
+    headers = {"Authorization": f"Bearer {keys['admin']}"}
+    answer = client.put("/v1/users/%C2%85bob%E2%80%A8", json={"traits": {"plan": "pro"}}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["user_id"] == "bob"
+    assert answer.json()["traits"] == {"plan": "pro"}
