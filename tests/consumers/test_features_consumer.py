@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import func, select
 
+from attune.consumers.features import FeaturesWaiting
 from attune.features.refs import FeatureRef
 from attune.runtime import Runtime
 from attune.storage.tables import feature_state
@@ -113,3 +115,14 @@ def test_reset_forgets_everything(runtime: Runtime) -> None:
     runtime.pipeline.runner("features").reset()
     assert stored_rows(runtime) == 0
     assert consumer(runtime).store.values("u:u1", [VIEWS_7D], NOW)[VIEWS_7D] == 0
+
+
+def test_features_never_run_ahead_of_identity_stitching(runtime: Runtime) -> None:
+    """Were profiles behind (failing), features must wait, or events would land on the device for good."""
+    runtime.ingest.ingest([ev(1, anonymous_id="d1"), ev(2, "identify", anonymous_id="d1", user_id="u1")])
+    features = runtime.pipeline.runner("features")
+    with pytest.raises(FeaturesWaiting, match="profiles"):
+        features.step()
+    assert features.cursor == 0 and not consumer(runtime).store.persons
+    runtime.catch_up()
+    assert set(consumer(runtime).store.persons) == {"u:u1"}

@@ -54,8 +54,11 @@ class FeaturesConsumer:
         *,
         category_refresh_seconds: float = 5.0,
         write_every_subjects: int = 20_000,
+        after: str | None = None,
     ) -> None:
         self.keys = keys
+        #: Consumer whose identity links this one reads; it must have handled a batch first.
+        self.after = after
         self.categories = ItemCategories(category_refresh_seconds)
         self.store = FeatureStore(definitions, self.categories)
         self.write_every_subjects = write_every_subjects
@@ -80,6 +83,7 @@ class FeaturesConsumer:
             FeatureDefinitions.from_settings(section, settings.ingest.max_future_seconds),
             category_refresh_seconds=section.category_refresh_seconds,
             write_every_subjects=section.write_every_subjects,
+            after="profiles",
         )
 
     def add_listener(self, fn: Listener) -> None:
@@ -92,6 +96,12 @@ class FeaturesConsumer:
         self.ensure_loaded(conn)
         self.categories.refresh(conn)
         if batch and batch[-1].offset > self._applied:
+            if self.after is not None and get_position(conn, self.after) < batch[-1].offset:
+                # Links not yet stored would send events to the wrong person for good: wait
+                # (the runner retries this batch) rather than run ahead of identity stitching.
+                raise FeaturesWaiting(
+                    f"features waits for the {self.after} consumer to reach offset {batch[-1].offset}"
+                )
             links = self._links(conn, batch)
             with self.store.lock:
                 changed = self._apply(batch, links)
@@ -262,6 +272,10 @@ class FeaturesConsumer:
         self._inflight = (applied, dirty)
         self._durable = applied
         return applied
+
+
+class FeaturesWaiting(RuntimeError):
+    """Raised to retry a batch later: the identity consumer has not handled it yet."""
 
 
 def context_tuple(context: dict[str, Any] | None) -> tuple[str | None, ...]:
