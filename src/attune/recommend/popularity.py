@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -11,6 +13,8 @@ from sqlalchemy import Engine, select
 
 from attune.storage.tables import item_daily
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Ranking:
@@ -19,6 +23,8 @@ class Ranking:
     item_ids: list[str]
     scores: np.ndarray
     reference_day: int
+    #: Grows with every computation (cache keys of answers built from this ranking).
+    generation: int = 0
 
 
 class PopularityRanker:
@@ -36,6 +42,7 @@ class PopularityRanker:
         self._ranking: Ranking | None = None
         self._computed_at = 0.0
         self._lock = threading.Lock()
+        self._generations = itertools.count(1)
 
     def ranking(self) -> Ranking:
         """The current ranking, recomputed when older than the cache time."""
@@ -49,21 +56,36 @@ class PopularityRanker:
         return self._ranking
 
     def peek(self) -> Ranking | None:
-        """The cached ranking when still fresh (no database access), else ``None``."""
+        """The cached ranking without database access (``None`` before the first computation).
+
+        A ranking older than the cache time is still returned while a background thread
+        computes the next one, so requests never queue behind the recomputation.
+        """
         ranking = self._ranking
-        if ranking is not None and time.monotonic() - self._computed_at < self.cache_seconds:
-            return ranking
-        return None
+        if ranking is not None and time.monotonic() - self._computed_at >= self.cache_seconds:
+            if self._lock.acquire(blocking=False):
+                threading.Thread(target=self._refresh_then_release, daemon=True, name="popularity").start()
+        return ranking
+
+    def _refresh_then_release(self) -> None:
+        try:
+            self._ranking = self._compute()
+            self._computed_at = time.monotonic()
+        except Exception:  # noqa: BLE001 - serving goes on with the previous ranking
+            log.exception("could not recompute popularity")
+        finally:
+            self._lock.release()
 
     def invalidate(self) -> None:
-        """Drop the cached ranking (after imports or replays)."""
+        """Drop the cached ranking (after imports or replays): the next request recomputes it."""
+        self._ranking = None
         self._computed_at = 0.0
 
     def _compute(self) -> Ranking:
         with self.engine.connect() as conn:
             rows = conn.execute(select(item_daily.c.item_id, item_daily.c.day, item_daily.c.weight)).all()
         if not rows:
-            return Ranking([], np.zeros(0), 0)
+            return Ranking([], np.zeros(0), 0, next(self._generations))
         ids = [r[0] for r in rows]
         days = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
         weights = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
@@ -72,7 +94,7 @@ class PopularityRanker:
         uniques, inverse = np.unique(np.array(ids, dtype=object), return_inverse=True)
         totals = np.bincount(inverse, weights=decayed)
         order = np.argsort(-totals, kind="stable")
-        return Ranking([str(uniques[i]) for i in order], totals[order], reference)
+        return Ranking([str(uniques[i]) for i in order], totals[order], reference, next(self._generations))
 
     def top(self, k: int, exclude: set[str] | frozenset[str] = frozenset()) -> list[tuple[str, float]]:
         """The ``k`` most popular items not in ``exclude``."""

@@ -27,11 +27,14 @@ answers from memory or says it cannot (``None``); only then does the caller run
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import orjson
 
 from attune.catalog.items import Catalog
 from attune.errors import NotFound
@@ -44,6 +47,8 @@ from attune.recommend.popularity import PopularityRanker, Ranking
 from attune.recommend.promoted import PromotedModelCache
 from attune.recommend.scoring import ServingModel, UserView, top_indices
 from attune.recommend.usercache import ProfileChanges, UserCache, UserState
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -150,6 +155,22 @@ class RecommendationService:
             profiles, changes, max_users=self.config.user_cache_size, max_age_seconds=self.config.user_cache_seconds
         )
         self.catalog_view = CatalogView(catalog, self.config.catalog_poll_seconds)
+        self._warming_started = False
+
+    def _start_warming(self) -> None:
+        """Fill the people cache, the catalog view and popularity in the background (first request)."""
+        self._warming_started = True
+
+        def warm() -> None:
+            try:
+                self.catalog_view.get()
+                self.ranker.ranking()
+                added = self.users.preload()
+                log.info("serving cache warmed with %d people", added)
+            except Exception:  # noqa: BLE001 - warming is an optimization; misses still work
+                log.exception("warming the serving cache failed")
+
+        threading.Thread(target=warm, daemon=True, name="serving-warm-up").start()
 
     # -- wiring ------------------------------------------------------------------------------
     def watch(self, changes: ProfileChanges) -> None:
@@ -159,15 +180,56 @@ class RecommendationService:
     # -- recommendations -----------------------------------------------------------------
     def try_for_user(self, user_id: str, k: int = 10, filters: Filters = NO_FILTERS) -> Recommendations | None:
         """The answer from memory alone, or ``None`` when it needs the store (then call :meth:`for_user`)."""
+        found = self._try(user_id, k, filters)
+        return found[0] if found is not None else None
+
+    def try_json(self, user_id: str, k: int = 10, filters: Filters = NO_FILTERS) -> bytes | None:
+        """The response body from memory alone, or ``None`` when it needs the store.
+
+        Bodies are kept on the person's cached state, keyed by everything they depend on
+        (model version, catalog generation, popularity list when used, ``k``, filters,
+        consent, segments), so a repeated request costs a dictionary lookup, and any change
+        to the person (new events) drops them with the state.
+        """
+        found = self._try(user_id, k, filters, as_json=True)
+        return found[1] if found is not None else None
+
+    def _try(
+        self, user_id: str, k: int, filters: Filters, as_json: bool = False
+    ) -> tuple[Recommendations | None, bytes | None] | None:
+        if not self._warming_started:
+            self._start_warming()
         state = self.users.peek(user_id)
-        snapshot = self.catalog_view.peek()
+        catalog = self.catalog_view.peek()
         ranking = self.ranker.peek()
-        if state is None or snapshot is None:
+        if state is None or catalog is None:
             return None
+        serving, allowed, segments = self._context(state)
+        key = ("body", serving.label if serving is not None else None, catalog.generation, k, filters, allowed, tuple(segments))
+        if as_json:
+            body = state.derived.get(key)
+            if body is None and ranking is not None:
+                body = state.derived.get((*key, ranking.generation))
+            if body is not None:
+                return None, body
         try:
-            return self._answer(state, k, filters, snapshot, ranking, allow_store=False)
+            result, used_ranking = self._answer(
+                state, k, filters, catalog, ranking, serving, allowed, segments, allow_store=False
+            )
         except _NeedsStore:
             return None
+        if not as_json:
+            return result, None
+        body = orjson.dumps(result.to_dict())
+        if len(state.derived) < 64:  # a handful of k/filter variants per person at most
+            state.derived[(*key, ranking.generation if ranking is not None else 0) if used_ranking else key] = body
+        return None, body
+
+    def _context(self, state: UserState) -> tuple[ServingModel | None, bool, list[tuple[str, float]]]:
+        serving = self.models.serving() if self.models is not None else None
+        allowed = self.consent is None or self.consent.allows_personalization(state.key)
+        segments = self.segments.segments_of(state.key) if allowed else []
+        return serving, allowed, segments
 
     def for_user(
         self, user_id: str, k: int = 10, exclude: set[str] | None = None, filters: Filters | None = None
@@ -177,7 +239,11 @@ class RecommendationService:
         if exclude:
             filters = Filters(filters.exclude | frozenset(exclude), filters.categories, filters.exclude_categories, filters.diversity)
         state = self.users.get(user_id)
-        return self._answer(state, k, filters, self.catalog_view.get(), self.ranker.ranking(), allow_store=True)
+        serving, allowed, segments = self._context(state)
+        result, _ = self._answer(
+            state, k, filters, self.catalog_view.get(), self.ranker.ranking(), serving, allowed, segments, allow_store=True
+        )
+        return result
 
     def _answer(
         self,
@@ -186,12 +252,13 @@ class RecommendationService:
         filters: Filters,
         catalog: CatalogSnapshot,
         ranking: Ranking | None,
+        serving: ServingModel | None,
+        allowed: bool,
+        segments: list[tuple[str, float]],
         *,
         allow_store: bool,
-    ) -> Recommendations:
-        serving = self.models.serving() if self.models is not None else None
-        allowed = self.consent is None or self.consent.allows_personalization(state.key)
-        segments = self.segments.segments_of(state.key) if allowed else []
+    ) -> tuple[Recommendations, bool]:
+        """The answer, and whether it used the popularity ranking."""
         boosts = self._boosts(segments)
         items: list[RecommendedItem] = []
         model = "popular"
@@ -206,10 +273,12 @@ class RecommendationService:
         elif allowed and state.items:
             items = self._from_content(state, k, filters, catalog)
             model = "content" if items else model
-        if len(items) < k:
+        used_ranking = len(items) < k
+        if used_ranking:
             taken = {i.item_id for i in items}
             items += self._cold_start(state, k - len(items), filters, catalog, ranking, serving, segments, boosts, taken, allow_store)
-        return Recommendations(user_id=state.user_id, model=model, personalized=model != "popular", items=items)
+        answer = Recommendations(user_id=state.user_id, model=model, personalized=model != "popular", items=items)
+        return answer, used_ranking
 
     # -- the model ---------------------------------------------------------------------------
     def _from_model(

