@@ -137,14 +137,14 @@ class LearnedReranker(_Ensemble):
         rows: sp.csr_matrix,
         models: dict[str, Recommender],
         stats: np.ndarray,
-        ranks: sp.csr_matrix | None = None,
+        recency: sp.csr_matrix | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Feature rows, group sizes and (row, item) pairs for every user's candidates."""
         feats, groups, pairs = [], [], []
         n = int(self.n_candidates)
         for start in range(0, rows.shape[0], CHUNK):
             chunk = rows[start : start + CHUNK]
-            chunk_ranks = None if ranks is None else ranks[start : start + CHUNK]
+            chunk_ranks = None if recency is None else recency[start : start + CHUNK]
             standardized = [
                 mask_rows(zscore_rows(m.score_rows(chunk, chunk_ranks)), chunk) for m in models.values()
             ]
