@@ -109,3 +109,59 @@ def test_shape_mismatch_is_refused() -> None:
         learn_segments(keys, features, NAMES[:3])
     with pytest.raises(ValidationFailed, match="finite"):
         learn_segments(keys, np.where(features > 800, np.inf, features), NAMES)
+
+
+def test_learnt_from_offline_features(tmp_path) -> None:
+    """End to end: behaviour in the lake -> offline features -> two clusters matching the plant."""
+    import pyarrow as pa
+
+    from attune.features.offline import OfflineSource, offline_values
+    from attune.features.refs import FeatureRef
+    from attune.lake.layout import write_part
+    from attune.lake.schema import EVENT_SCHEMA
+    from attune.segments.learnt import matrix_from_offline
+
+    t0 = 1_767_225_600
+    rng = np.random.default_rng(7)
+    rows = []
+    for p in range(40):
+        buyer = p < 20
+        for j in range(int(rng.integers(3, 6)) if buyer else int(rng.integers(15, 25))):
+            rows.append(("purchase" if buyer else "view", f"p{p}", 50.0 + rng.normal() if buyer else None))
+    table = pa.table(
+        {
+            "offset": pa.array(range(1, len(rows) + 1), pa.int64()),
+            "event_id": [f"e{i}" for i in range(len(rows))],
+            "type": [r[0] for r in rows],
+            "user_id": [r[1] for r in rows],
+            "value": pa.array([r[2] for r in rows], pa.float64()),
+            "timestamp": pa.array(
+                [(t0 + i) * 1_000_000 for i in range(len(rows))], EVENT_SCHEMA.field("timestamp").type
+            ),
+            "received_at": pa.array([t0 * 1_000_000] * len(rows), EVENT_SCHEMA.field("received_at").type),
+        }
+    )
+    full = pa.table(
+        [
+            table.column(f.name) if f.name in table.column_names else pa.nulls(len(rows), f.type)
+            for f in EVENT_SCHEMA
+        ],
+        schema=EVENT_SCHEMA,
+    )
+    write_part(tmp_path, t0 // 86400, full)
+    refs = [
+        FeatureRef("feature", name="monetary"),
+        FeatureRef("feature", name="frequency"),
+        FeatureRef("context", name="device"),
+    ]
+    offline = offline_values(OfflineSource(tmp_path), refs, t0 + 86400)
+    keys, matrix, names = matrix_from_offline(offline)
+    assert names == ["feature:monetary", "feature:frequency"]  # text context is left out
+    result = learn_segments(keys, matrix, names, method="kmeans", k_range=(2, 4))
+    truth = np.array([int(k[3:]) < 20 for k in keys])
+    assert result.k == 2
+    assert adjusted_rand_score(truth, labels_of(result, keys)) == 1.0
+    effects = [{d.feature: d.effect for d in s.distinctions} for s in result.segments]
+    buyers = [s for s, e in zip(result.segments, effects, strict=True) if e["feature:monetary"] > 0]
+    assert len(buyers) == 1 and {m.subject_key for m in buyers[0].members} == {f"u:p{i}" for i in range(20)}
+    assert "high feature:monetary" in buyers[0].description
