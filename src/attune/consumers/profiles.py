@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+import orjson
+from sqlalchemy import Connection, delete
 
 from attune.events.model import LoggedEvent
 from attune.profiles.identity import SubjectKeys
@@ -93,7 +94,10 @@ class _Batch:
         self.new_links: dict[str, str] = {}
         self.profiles: dict[str, ProfileState] = {}
         self.deleted: set[str] = set()
+        #: Subjects merged into another in this batch: their stored rows move at save time.
+        self.moved: list[str] = []
         self.pending_interactions: list[dict[str, Any]] = []
+        self.sql = _Sql(conn)
 
     def preload(self, batch: list[LoggedEvent]) -> None:
         """Load the links and profiles this batch will touch, in two queries."""
@@ -109,14 +113,7 @@ class _Batch:
                 subject_keys.update((self.keys.user(previous), self.keys.anon(previous)))
         if not subject_keys:
             return
-        keys = list(subject_keys)
-        rows = self.conn.execute(
-            select(identity_links.c.alias_key, identity_links.c.canonical_key).where(
-                identity_links.c.alias_key.in_(bindparam("keys", expanding=True))
-            ),
-            {"keys": keys},
-        )
-        for alias, canonical in rows.all():
+        for alias, canonical in self.sql.select_in(_LINKS_SQL, list(subject_keys)):
             self.links[alias] = canonical
             self.aliases_of.setdefault(canonical, []).append(alias)
         self._load_profiles(subject_keys | set(self.links.values()))
@@ -125,17 +122,13 @@ class _Batch:
         missing = [k for k in keys if k not in self.profiles]
         if not missing:
             return
-        rows = self.conn.execute(
-            select(profiles).where(profiles.c.user_key.in_(bindparam("keys", expanding=True))),
-            {"keys": missing},
-        )
-        for row in rows.mappings():
-            self.profiles[row["user_key"]] = ProfileState(
-                key=row["user_key"],
-                traits=dict(row["traits"] or {}),
-                first_seen=row["first_seen"],
-                last_seen=row["last_seen"],
-                event_counts=dict(row["event_counts"] or {}),
+        for key, traits, first_seen, last_seen, counts in self.sql.select_in(_PROFILES_SQL, missing):
+            self.profiles[key] = ProfileState(
+                key=key,
+                traits=dict(_json(traits) or {}),
+                first_seen=first_seen,
+                last_seen=last_seen,
+                event_counts=dict(_json(counts) or {}),
             )
 
     def resolve(self, key: str) -> str:
@@ -166,14 +159,12 @@ class _Batch:
             # No profile means the alias was never anyone's canonical subject: no stored
             # links, interactions or pending rows name it, so there is nothing to move.
             return
-        self.conn.execute(
-            update(identity_links).where(identity_links.c.canonical_key == alias).values(canonical_key=canonical)
-        )
         absorbed = self.profiles.pop(alias)
         self.profile(canonical).absorb(absorbed, self.priority)
         self.deleted.add(alias)
-        self._flush_interactions()
-        self.conn.execute(update(interactions).where(interactions.c.user_key == alias).values(user_key=canonical))
+        # Stored links and interactions naming the alias move in one statement per table at
+        # save time, to wherever the alias resolves by then (merges may chain in a batch).
+        self.moved.append(alias)
 
     def _point(self, alias: str, canonical: str) -> None:
         self.links[alias] = canonical
@@ -227,6 +218,10 @@ class _Batch:
 
     def save(self) -> None:
         """Write links, profiles and interactions of this batch."""
+        if self.moved:
+            moves = [(self.resolve(alias), alias) for alias in self.moved]
+            self.sql.executemany(_MOVE_LINKS_SQL, moves)
+            self.sql.executemany(_MOVE_INTERACTIONS_SQL, moves)
         self._flush_interactions()
         if self.new_links:
             now = time.time()
@@ -237,27 +232,88 @@ class _Batch:
                 ["alias_key"],
             )
         if self.deleted:
-            self.conn.execute(
-                delete(profiles).where(profiles.c.user_key.in_(bindparam("keys", expanding=True))),
-                {"keys": list(self.deleted)},
-            )
+            self.sql.executemany(_DELETE_PROFILE_SQL, [(key,) for key in self.deleted])
         now = time.time()
-        upsert(
-            self.conn,
-            profiles,
+        dumps = orjson.dumps
+        self.sql.executemany(
+            _UPSERT_PROFILE_SQL,
             [
-                {
-                    "user_key": state.key,
-                    "traits": state.traits,
-                    "first_seen": state.first_seen,
-                    "last_seen": state.last_seen,
-                    "event_counts": state.event_counts,
-                    "updated_at": now,
-                }
+                (
+                    state.key,
+                    dumps(state.traits).decode(),
+                    state.first_seen,
+                    state.last_seen,
+                    dumps(state.event_counts).decode(),
+                    now,
+                )
                 for state in self.profiles.values()
             ],
-            ["user_key"],
         )
+
+
+# Driver-level statements: this consumer runs them for every batch, and SQLAlchemy's
+# per-execution compile and per-row JSON processing cost more than the database work.
+# ``?`` is rewritten to ``%s`` for PostgreSQL; ``{in}`` becomes the id list.
+_LINKS_SQL = "SELECT alias_key, canonical_key FROM identity_links WHERE alias_key {in}"
+_PROFILES_SQL = (
+    "SELECT user_key, traits, first_seen, last_seen, event_counts FROM profiles WHERE user_key {in}"
+)
+_MOVE_LINKS_SQL = "UPDATE identity_links SET canonical_key = ? WHERE canonical_key = ?"
+_MOVE_INTERACTIONS_SQL = "UPDATE interactions SET user_key = ? WHERE user_key = ?"
+_DELETE_PROFILE_SQL = "DELETE FROM profiles WHERE user_key = ?"
+_UPSERT_PROFILE_SQL = (
+    "INSERT INTO profiles (user_key, traits, first_seen, last_seen, event_counts, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_key) DO UPDATE SET traits = excluded.traits, "
+    "first_seen = excluded.first_seen, last_seen = excluded.last_seen, "
+    "event_counts = excluded.event_counts, updated_at = excluded.updated_at"
+)
+#: Ids per ``IN (…)`` list on SQLite (under its bound-parameter limit on every version).
+_IN_CHUNK = 900
+
+
+class _Sql:
+    """Runs this module's statements on the DBAPI connection behind ``conn`` (same transaction)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.raw = conn.connection.driver_connection
+        self.pg = conn.dialect.name == "postgresql"
+
+    def _text(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.pg else sql
+
+    def select_in(self, sql: str, keys: list[str]) -> list[tuple]:
+        """Rows of ``sql`` whose ``{in}`` column is one of ``keys``."""
+        rows: list[tuple] = []
+        cursor = self.raw.cursor()
+        try:
+            if self.pg:
+                cursor.execute(sql.replace("{in}", "= ANY(%s)"), (keys,))
+                rows.extend(cursor.fetchall())
+            else:
+                for start in range(0, len(keys), _IN_CHUNK):
+                    chunk = keys[start : start + _IN_CHUNK]
+                    cursor.execute(sql.replace("{in}", f"IN ({','.join('?' * len(chunk))})"), chunk)
+                    rows.extend(cursor.fetchall())
+        finally:
+            cursor.close()
+        return rows
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        """``sql`` once per row."""
+        if not rows:
+            return
+        cursor = self.raw.cursor()
+        try:
+            cursor.executemany(self._text(sql), rows)
+        finally:
+            cursor.close()
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value: SQLite hands back text, PostgreSQL (psycopg) the parsed value."""
+    if isinstance(value, str | bytes):
+        return orjson.loads(value)
+    return value
 
 
 def _previous_id(event) -> str | None:  # noqa: ANN001 - Event
