@@ -103,6 +103,20 @@ def bench_consumer() -> None:
     for key in keys:
         store.values(key, refs, NOW)
     print(f"values() of 4 refs: {1e6 * (time.process_time() - cpu) / len(keys):.1f} µs/person CPU")
+    everyone = list(store.persons)
+    cpu = time.process_time()
+    blobs = {key: store.dump(key) for key in everyone}
+    dumped = time.process_time() - cpu
+    fresh = FeatureStore(store.defs)
+    cpu = time.process_time()
+    for key, blob in blobs.items():
+        fresh.load(key, blob)
+    loaded = time.process_time() - cpu
+    size = sum(len(b) for b in blobs.values()) / len(blobs)
+    print(
+        f"state: {size:.0f} bytes/person stored (avg {200_000 / len(everyone):.0f} events); "
+        f"dump {1e6 * dumped / len(everyone):.1f} µs, load {1e6 * loaded / len(everyone):.1f} µs per person CPU"
+    )
 
 
 def bench_memory(profiles: int = 100_000, per: int = 10) -> None:
