@@ -13,7 +13,6 @@ from attune.events.model import LoggedEvent
 from attune.profiles.identity import SubjectKeys
 from attune.profiles.traits import TraitRecord, apply_traits, merge_records
 from attune.storage.tables import identity_links, interactions, profiles
-from attune.storage.upsert import insert_ignore, upsert
 
 
 @dataclass
@@ -96,7 +95,7 @@ class _Batch:
         self.deleted: set[str] = set()
         #: Subjects merged into another in this batch: their stored rows move at save time.
         self.moved: list[str] = []
-        self.pending_interactions: list[dict[str, Any]] = []
+        self.pending_interactions: list[tuple] = []
         self.sql = _Sql(conn)
 
     def preload(self, batch: list[LoggedEvent]) -> None:
@@ -197,23 +196,18 @@ class _Batch:
             source = str(event.context.get("source") or "web")
             apply_traits(state.traits, event.traits, event.timestamp, source, self.priority)
         if event.item_id is not None:
+            # Same column order as _INSERT_INTERACTION_SQL; the subject is resolved at save.
             self.pending_interactions.append(
-                {
-                    "event_offset": logged.offset,
-                    "user_key": canonical,
-                    "item_id": event.item_id,
-                    "type": event.type,
-                    "ts": event.timestamp,
-                    "value": event.value,
-                }
+                (logged.offset, canonical, event.item_id, event.type, event.timestamp, event.value)
             )
 
     def _flush_interactions(self) -> None:
         if self.pending_interactions:
-            rows = self.pending_interactions
-            for row in rows:
-                row["user_key"] = self.resolve(row["user_key"])
-            insert_ignore(self.conn, interactions, rows)
+            resolve = self.resolve
+            self.sql.executemany(
+                _INSERT_INTERACTION_SQL,
+                [(offset, resolve(key), *rest) for offset, key, *rest in self.pending_interactions],
+            )
             self.pending_interactions = []
 
     def save(self) -> None:
@@ -225,12 +219,7 @@ class _Batch:
         self._flush_interactions()
         if self.new_links:
             now = time.time()
-            upsert(
-                self.conn,
-                identity_links,
-                [{"alias_key": a, "canonical_key": c, "linked_at": now} for a, c in self.new_links.items()],
-                ["alias_key"],
-            )
+            self.sql.executemany(_UPSERT_LINK_SQL, [(a, c, now) for a, c in self.new_links.items()])
         if self.deleted:
             self.sql.executemany(_DELETE_PROFILE_SQL, [(key,) for key in self.deleted])
         now = time.time()
@@ -261,6 +250,14 @@ _PROFILES_SQL = (
 _MOVE_LINKS_SQL = "UPDATE identity_links SET canonical_key = ? WHERE canonical_key = ?"
 _MOVE_INTERACTIONS_SQL = "UPDATE interactions SET user_key = ? WHERE user_key = ?"
 _DELETE_PROFILE_SQL = "DELETE FROM profiles WHERE user_key = ?"
+_INSERT_INTERACTION_SQL = (
+    "INSERT INTO interactions (event_offset, user_key, item_id, type, ts, value) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_UPSERT_LINK_SQL = (
+    "INSERT INTO identity_links (alias_key, canonical_key, linked_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (alias_key) DO UPDATE SET canonical_key = excluded.canonical_key, linked_at = excluded.linked_at"
+)
 _UPSERT_PROFILE_SQL = (
     "INSERT INTO profiles (user_key, traits, first_seen, last_seen, event_counts, updated_at) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_key) DO UPDATE SET traits = excluded.traits, "
