@@ -171,8 +171,21 @@ def _validated_parameters(dependant: Dependant) -> bool:
 
 
 def _guarded(dependant: Dependant) -> bool:
-    """Whether an API-key dependency (from ``attune.api.auth``) guards this route."""
-    return any(getattr(dep.call, "__module__", None) == "attune.api.auth" for dep in _walk(dependant))
+    """Whether an API-key check guards this route.
+
+    That is a dependency from :mod:`attune.api.auth`, or one of a router's own that calls
+    :func:`attune.api.auth.authenticate` directly (e.g. to stay on the event loop).
+    """
+    return any(_is_key_check(dep.call) for dep in _walk(dependant))
+
+
+def _is_key_check(call: Any) -> bool:
+    from attune.api import auth  # here, not at import: auth's own imports need not know this module
+
+    if getattr(call, "__module__", None) == auth.__name__:
+        return True
+    code, scope = getattr(call, "__code__", None), getattr(call, "__globals__", {})
+    return code is not None and any(scope.get(name) is auth.authenticate for name in code.co_names)
 
 
 def _walk(dependant: Dependant) -> Iterator[Dependant]:
