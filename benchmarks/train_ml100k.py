@@ -136,6 +136,8 @@ def main() -> None:
         print(
             f"  {candidate.name:<8} {value:<10} {candidate.trials:>3} trials {candidate.seconds:6.1f}s  {params}"
         )
+    for note in choice.notes:
+        print(f"  note: {note}")
     print(f"\nchosen: {report.name} ({describe_params(report.params, catalog.defaults(report.name))})")
     print(f"validation NDCG@10: {choice.best.score:.4f}")
     print("\nheld-out test (per-user temporal holdout, DESIGN.md):")

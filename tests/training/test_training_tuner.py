@@ -120,3 +120,39 @@ def test_choose_scores_the_hybrid_twice_and_keeps_the_better(monkeypatch: pytest
     assert len(hybrids) == 2 and hybrids[0]["components"] is None
     assert set(hybrids[1]["components"]) == {"ease", "popular"}
     assert choice.best.name == "hybrid" and choice.best.score == 0.9
+
+
+def test_trials_train_on_one_thread_components_included() -> None:
+    from attune.training import catalog
+
+    assert catalog.reproducible("bpr", {"factors": 8})["num_threads"] == 1
+    assert catalog.reproducible("als", {})["num_threads"] == 1
+    assert catalog.reproducible("ease", {"l2": 5.0}) == {"l2": 5.0}
+    hybrid = catalog.reproducible("hybrid", {"components": {"bpr": {"factors": 8}, "ease": {}}})
+    assert hybrid["components"] == {"bpr": {"factors": 8, "num_threads": 1}, "ease": {}}
+    rerank = catalog.reproducible("rerank", {"components": ["als", "popular"]})
+    assert rerank["num_threads"] == 1 and rerank["components"]["als"] == {"num_threads": 1}
+
+
+def test_the_same_data_and_budget_give_the_same_choice() -> None:
+    data = planted_data(n_users=60, n_items=30, per_user=10).interactions
+    budget = Budget(trials=4, timeout_seconds=600)
+    first = choose(data, None, ["bpr", "als", "ease"], budget)
+    second = choose(data, None, ["bpr", "als", "ease"], budget)
+    assert [(c.name, c.params, c.score) for c in first.candidates] == [
+        (c.name, c.params, c.score) for c in second.candidates
+    ]
+    assert first.best.name == second.best.name and not first.notes
+
+
+def test_a_search_cut_by_the_time_limit_is_noted(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as clock
+
+    def slow(name: str, *_: Any) -> float:
+        clock.sleep(0.3)
+        return 0.5
+
+    monkeypatch.setattr(tuner, "score", slow)
+    choice = choose(planted_data().interactions, None, ["ease"], Budget(trials=50, timeout_seconds=0.5))
+    assert choice.candidates[0].stopped_by_time
+    assert any("time limit ended its search" in note for note in choice.notes)
