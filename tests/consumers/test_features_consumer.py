@@ -126,3 +126,20 @@ def test_features_never_run_ahead_of_identity_stitching(runtime: Runtime) -> Non
     assert features.cursor == 0 and not consumer(runtime).store.persons
     runtime.catch_up()
     assert set(consumer(runtime).store.persons) == {"u:u1"}
+
+
+def test_an_alias_of_an_alias_moves_the_whole_history(runtime: Runtime) -> None:
+    """prev -> x, then prev -> new: x (which holds prev's events) is merged into new, unnamed."""
+    feed(
+        runtime,
+        [ev(1, user_id="prev"), ev(2, user_id="x")],
+        [ev(3, "alias", user_id="x", properties={"previous_id": "prev"})],
+        [ev(4, "alias", user_id="new", properties={"previous_id": "prev"})],
+    )
+    store = consumer(runtime).store
+    replayed_keys = set(store.persons)
+    assert replayed_keys == {"u:new"}, replayed_keys
+    assert store.values("u:new", [VIEWS_7D], NOW)[VIEWS_7D] == 2
+    runtime.pipeline.runner("features").reset()
+    runtime.catch_up()
+    assert set(store.persons) == replayed_keys

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 #: ``fn(subject_keys, now)``: called after each batch with the people whose features changed.
 Listener = Callable[[set[str], float], None]
 _NAN = float("nan")
+#: How far back (seconds of ``linked_at``) links are re-read each batch.
+LINKS_MARGIN_SECONDS = 600.0
 _EMPTY: dict[str, Any] = {}
 
 
@@ -73,6 +75,9 @@ class FeaturesConsumer:
         self._inflight: tuple[int, set[str]] | None = None
         #: Changed people not yet delivered to every listener (kept across a failed call).
         self._unnotified: set[str] = set()
+        #: Newest ``linked_at`` seen; links from shortly before it are read again each batch.
+        #: ``None``: read every link once (after start), to merge ids linked while we were down.
+        self._links_seen: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Any, keys: SubjectKeys) -> FeaturesConsumer:
@@ -129,6 +134,7 @@ class FeaturesConsumer:
         self._dirty.clear()
         self._unnotified.clear()
         self._inflight = None
+        self._links_seen = None
 
     # -- other operations ----------------------------------------------------
     def ensure_loaded(self, conn: Connection) -> None:
@@ -165,17 +171,30 @@ class FeaturesConsumer:
             previous = _previous_id(event)
             if previous is not None:
                 wanted.update((keys.user(previous), keys.anon(previous)))
-        wanted.discard("")
-        if not wanted:
-            return {}
+        # Besides the batch's own ids, every recently written link: a merge can re-point a
+        # subject the batch does not name (an alias of an alias), whose features must move too.
+        # The margin covers commits that land out of time order.
+        since = -math.inf if self._links_seen is None else self._links_seen - LINKS_MARGIN_SECONDS
         # Ids with NUL never reach the log's readers, but PostgreSQL would refuse the query.
         rows = conn.execute(
-            select(identity_links.c.alias_key, identity_links.c.canonical_key).where(
+            select(
+                identity_links.c.alias_key, identity_links.c.canonical_key, identity_links.c.linked_at
+            ).where(
                 identity_links.c.alias_key.in_(bindparam("keys", expanding=True))
+                | (identity_links.c.linked_at >= bindparam("since"))
             ),
-            {"keys": [k for k in wanted if "\x00" not in k]},
+            {"keys": [k for k in wanted if "\x00" not in k] or [""], "since": since},
         )
-        return {alias: canonical for alias, canonical in rows.all() if alias != canonical}
+        links: dict[str, str] = {}
+        newest = self._links_seen if self._links_seen is not None else -math.inf
+        for alias, canonical, linked_at in rows.all():
+            if alias != canonical:
+                links[alias] = canonical
+            if linked_at is not None and linked_at > newest:
+                newest = linked_at
+        # With no link yet, links written from now on are the recent ones.
+        self._links_seen = newest if newest != -math.inf else time.time()
+        return links
 
     def _apply(self, batch: list[LoggedEvent], links: dict[str, str]) -> set[str]:
         store = self.store
