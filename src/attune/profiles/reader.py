@@ -43,7 +43,7 @@ class Profile:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Interaction:
     """One item event of a person, as the profiles consumer stored it."""
 

@@ -27,6 +27,7 @@ answers from memory or says it cannot (``None``); only then does the caller run
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Mapping
@@ -98,6 +99,8 @@ class ServingConfig:
     user_cache_size: int = 200_000
     user_cache_seconds: float = 600.0
     catalog_poll_seconds: float = 10.0
+    #: Keep each person's rendered answers until something they depend on changes.
+    cache_bodies: bool = True
 
     @classmethod
     def from_settings(cls, settings: Any) -> ServingConfig:
@@ -119,6 +122,7 @@ class ServingConfig:
             user_cache_size=int(get("user_cache_size", 200_000)),
             user_cache_seconds=float(get("user_cache_seconds", 600.0)),
             catalog_poll_seconds=float(get("catalog_poll_seconds", 10.0)),
+            cache_bodies=bool(get("cache_bodies", True)),
         )
 
 
@@ -166,6 +170,9 @@ class RecommendationService:
                 self.catalog_view.get()
                 self.ranker.ranking()
                 added = self.users.preload()
+                # Long-lived now: keep the cyclic collector from walking them in every full
+                # collection (the same reasoning as the gc.freeze() at server start).
+                gc.freeze()
                 log.info("serving cache warmed with %d people", added)
             except Exception:  # noqa: BLE001 - warming is an optimization; misses still work
                 log.exception("warming the serving cache failed")
@@ -221,7 +228,7 @@ class RecommendationService:
         if not as_json:
             return result, None
         body = orjson.dumps(result.to_dict())
-        if len(state.derived) < 64:  # a handful of k/filter variants per person at most
+        if self.config.cache_bodies and len(state.derived) < 64:  # a handful of k/filter variants per person at most
             state.derived[(*key, ranking.generation if ranking is not None else 0) if used_ranking else key] = body
         return None, body
 
