@@ -104,15 +104,6 @@ KNOWN_OPEN = [
         None,
         "api/routes/events.py answers application/schema+json but documents application/json",
     ),
-    *(
-        Known(
-            f"POST /v1/{kind}",
-            "negative_data_refused",
-            None,
-            "api/routes/segment.py documents ids as strings but accepts numbers (coerced) with 200",
-        )
-        for kind in ("track", "identify", "page", "screen", "alias", "group", "batch")
-    ),
 ]
 
 

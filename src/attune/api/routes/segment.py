@@ -54,24 +54,25 @@ class SegmentRoute(APIRoute):
 router = APIRouter(prefix="/v1", tags=["segment"], route_class=SegmentRoute)
 
 
-class SegmentBatchIn(BaseModel):
-    """Body of ``POST /v1/batch`` (documentation only; other fields are ignored)."""
-
-    model_config = ConfigDict(extra="allow")
-    batch: list[dict[str, Any]] = Field(..., description="Segment messages, each with its own 'type'.")
-    sentAt: str | None = Field(None, description="When the client sent the batch (clock-skew correction).")
-    context: dict[str, Any] | None = Field(None, description="Context shared by every message.")
-
-
 class SegmentMessageIn(BaseModel):
     """One Segment message (documentation only; see the mapping table in the docs)."""
 
     model_config = ConfigDict(extra="allow")
     messageId: str | None = None
-    userId: str | None = None
-    anonymousId: str | None = None
+    # Segment's own API accepts numeric ids and turns them into strings; so does Attune.
+    userId: str | int | float | None = Field(None, description="Known user id (numbers become strings).")
+    anonymousId: str | int | float | None = Field(None, description="Device id (numbers become strings).")
     timestamp: str | None = None
     context: dict[str, Any] | None = None
+
+
+class SegmentBatchIn(BaseModel):
+    """Body of ``POST /v1/batch`` (documentation only; other fields are ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+    batch: list[SegmentMessageIn] = Field(..., description="Segment messages, each with its own 'type'.")
+    sentAt: str | None = Field(None, description="When the client sent the batch (clock-skew correction).")
+    context: dict[str, Any] | None = Field(None, description="Context shared by every message.")
 
 
 class SegmentResponse(BaseModel):
