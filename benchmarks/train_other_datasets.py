@@ -46,8 +46,8 @@ from attune.evaluation.split import temporal_holdout
 from attune.recommend.data import Interactions
 from attune.settings import load_settings
 from attune.training import catalog
-from attune.training.tuner import Budget, choose
 from attune.training.trainer import describe_params
+from attune.training.tuner import Budget, choose
 
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
 K = 10
@@ -169,7 +169,9 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def held_out(name: str, params: dict[str, Any], train: Interactions, test: Interactions, items: Items | None) -> tuple[float, float]:
+def held_out(
+    name: str, params: dict[str, Any], train: Interactions, test: Interactions, items: Items | None
+) -> tuple[float, float]:
     """(Recall@10, NDCG@10) on the test part of ``name`` fitted on the training part (one thread)."""
     model = catalog.fit(catalog.build(name, catalog.reproducible(name, params)), train, items)
     evaluation = evaluate_model(model, test, ks=(K,))
@@ -211,7 +213,9 @@ def run(dataset: Dataset, budget: Budget, log: Callable[[str], None]) -> Row:
     best = choice.best
     for c in choice.candidates:
         value = "failed" if c.score is None else f"{c.score:.4f}"
-        log(f"  tuned {c.name:<8} valid N@10 {value:<7} {c.trials:>3} trials  {describe_params(c.params, catalog.defaults(c.name)) if c.params else c.error}")
+        log(
+            f"  tuned {c.name:<8} valid N@10 {value:<7} {c.trials:>3} trials  {describe_params(c.params, catalog.defaults(c.name)) if c.params else c.error}"
+        )
     auto = held_out(best.name, best.params, train, test, dataset.items)
     log(f"  auto → {best.name}: R@10 {auto[0]:.4f}  N@10 {auto[1]:.4f}")
     return Row(
@@ -258,12 +262,16 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600.0, help="Seconds for each data set's search.")
     parser.add_argument("--quick", action="store_true", help="6 trials per model, for iterating.")
     parser.add_argument("--only", default="", help="Comma-separated data set names.")
-    parser.add_argument("--no-items", action="store_true", help="Leave item attributes out (no content model).")
+    parser.add_argument(
+        "--no-items", action="store_true", help="Leave item attributes out (no content model)."
+    )
     args = parser.parse_args()
     settings = load_settings()
     trials = args.trials or (6 if args.quick else settings.training.tune_trials)
     budget = Budget(
-        trials=trials, timeout_seconds=args.timeout, max_validation_users=settings.training.max_validation_users
+        trials=trials,
+        timeout_seconds=args.timeout,
+        max_validation_users=settings.training.max_validation_users,
     )
     names = {n.strip() for n in args.only.split(",") if n.strip()} or None
     started = time.perf_counter()

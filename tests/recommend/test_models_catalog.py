@@ -57,7 +57,16 @@ def test_search_space_values_are_in_range() -> None:
         als = search_space("als", trial)
         assert 16 <= als["factors"] <= 256 and 5 <= als["iterations"] <= 50
         bpr = search_space("bpr", trial)
-        assert set(bpr) == {"factors", "learning_rate", "regularization", "iterations", "fold_in_scale"}
+        assert set(bpr) == {
+            "factors",
+            "learning_rate",
+            "regularization",
+            "iterations",
+            "fold_in_scale",
+            "recency_tau",
+        }
+        for params in (ease, knn, als, bpr):
+            assert params["recency_tau"] is None or 1.0 <= params["recency_tau"] <= 1000.0
     assert "ease.l2" in trial.params  # prefixed, so one study can hold several models
 
 

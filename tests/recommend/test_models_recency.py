@@ -70,12 +70,10 @@ def test_ranks_count_from_the_newest_item_by_its_latest_interaction() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    st.lists(
-        st.tuples(st.integers(0, 4), st.integers(0, 6), st.integers(0, 20)), min_size=1, max_size=60
-    )
-)
-def test_ranks_are_a_permutation_aligned_with_the_interaction_matrix(rows: list[tuple[int, int, int]]) -> None:
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 6), st.integers(0, 20)), min_size=1, max_size=60))
+def test_ranks_are_a_permutation_aligned_with_the_interaction_matrix(
+    rows: list[tuple[int, int, int]],
+) -> None:
     users, items, times = zip(*rows, strict=True)
     data = Interactions.from_arrays(users, items, times)
     ranks = recency_ranks(data)
@@ -108,9 +106,11 @@ def test_recency_recommends_the_newest_taste(name: str) -> None:
     recent = make_model(name, recency_tau=2.0, **params).fit(data)
     users = drifters(data)
 
-    def share_of_newest(model) -> float:  # noqa: ANN001
+    def share_of_newest(model) -> float:
         ids, _ = model.recommend_batch(users, k=5)
-        return float(np.mean([[i[0] == newest_group(u) for i in row] for row, u in zip(ids, users, strict=True)]))
+        return float(
+            np.mean([[i[0] == newest_group(u) for i in row] for row, u in zip(ids, users, strict=True)])
+        )
 
     assert share_of_newest(recent) > 0.9
     assert share_of_newest(recent) > share_of_newest(plain) + 0.2
@@ -128,7 +128,9 @@ def test_content_profile_follows_the_newest_items() -> None:
 @pytest.mark.parametrize("name", RECENCY_MODELS)
 def test_one_user_and_the_batch_agree(name: str) -> None:
     data = drifting_taste()
-    model = make_model(name, recency_tau=3.0, **({"num_threads": 1} if name in ("als", "bpr") else {})).fit(data)
+    model = make_model(name, recency_tau=3.0, **({"num_threads": 1} if name in ("als", "bpr") else {})).fit(
+        data
+    )
     users = drifters(data)[:6] + [str(u) for u in data.user_ids[:4]]
     batch_ids, _ = model.recommend_batch(users, k=8)
     for user, expected in zip(users, batch_ids, strict=True):
@@ -174,7 +176,9 @@ def test_rows_without_ranks_are_scored_unweighted() -> None:
     recent = make_model("ease", recency_tau=2.0).fit(data)
     rows = plain.rows_for(["d000", "d001"])
     assert np.allclose(recent.score_rows(rows), plain.score_rows(rows))
-    assert not np.allclose(recent.score_rows(rows, recent.ranks_for(["d000", "d001"])), plain.score_rows(rows))
+    assert not np.allclose(
+        recent.score_rows(rows, recent.ranks_for(["d000", "d001"])), plain.score_rows(rows)
+    )
 
 
 def test_ranks_of_the_wrong_shape_are_refused() -> None:

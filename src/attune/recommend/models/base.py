@@ -183,11 +183,15 @@ class Recommender(ABC):
         if index is not None:
             stored = stored_all[index]
             taken = set(newest_first)
-            older = [int(c) for c in stored.indices[np.argsort(stored.data, kind="stable")] if int(c) not in taken]
+            older = [
+                int(c) for c in stored.indices[np.argsort(stored.data, kind="stable")] if int(c) not in taken
+            ]
             newest_first += older
         cols = np.asarray(newest_first, dtype=np.int64)
         vals = np.arange(1, len(cols) + 1, dtype=np.float32)
-        return sp.csr_matrix((vals, (np.zeros(len(cols), dtype=np.int64), cols)), shape=(1, len(self.item_ids_)))
+        return sp.csr_matrix(
+            (vals, (np.zeros(len(cols), dtype=np.int64), cols)), shape=(1, len(self.item_ids_))
+        )
 
     def _stack(self, matrix: sp.csr_matrix, user_ids: Sequence[str]) -> sp.csr_matrix:
         """Rows of a per-user ``matrix`` for ``user_ids`` (empty rows for unknown users)."""
@@ -362,7 +366,9 @@ def recency_weighted(rows: sp.csr_matrix, ranks: sp.csr_matrix | None, tau: floa
 def check_recency_tau(tau: float | None) -> None:
     """Refuse a recency time constant that is not a positive number (None = off)."""
     if tau is not None and not (isinstance(tau, int | float) and np.isfinite(tau) and tau > 0):
-        raise ValidationFailed(f"recency_tau: must be a positive number of items (or None for off), got {tau!r}")
+        raise ValidationFailed(
+            f"recency_tau: must be a positive number of items (or None for off), got {tau!r}"
+        )
 
 
 def positive_part(matrix: sp.csr_matrix) -> sp.csr_matrix:

@@ -88,7 +88,9 @@ class ContentBased(VectorModel):
 
     def _profiles(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> sp.csr_matrix:
         """Weighted mean of the row items' vectors, as unit vectors (zero for empty rows)."""
-        weighted = recency_weighted(sp.csr_matrix(rows, dtype=np.float32), ranks, getattr(self, "recency_tau", None))
+        weighted = recency_weighted(
+            sp.csr_matrix(rows, dtype=np.float32), ranks, getattr(self, "recency_tau", None)
+        )
         return normalize(weighted @ self.item_vectors_)
 
     def _score(self, rows: sp.csr_matrix, ranks: sp.csr_matrix | None = None) -> np.ndarray:
