@@ -1,29 +1,36 @@
 """Full re-evaluation of 20 segments over 1,000,000 synthetic profiles (target < 60 s).
 
-The offline feature columns are synthesized here (one numpy column per reference, the shape
-``attune.features.offline.offline_values`` returns) so the figure is the segment engine's:
-vectorized rules, exclusive groups, consent gating, the diff against memberships held in
-memory and the writes (memberships, history, hourly sizes) to a SQLite store. Computing the
-columns from the lake is measured by the features benchmark. Three runs: from empty (every
-membership is an entry), again with nothing to change, and after one rule changed.
+From the log, as ``attune segments evaluate`` does it: the features are computed from a
+synthetic Parquet lake (``--people`` people x 8 events over 30 days, written by the features
+benchmark's ``write_lake``; ``--lake DIR`` keeps it for the next run) with
+``attune.features.offline.offline_values``, then the engine evaluates the 20 rules vectorized,
+resolves exclusive groups, gates consent, diffs against the memberships held in memory and
+writes the changes to a SQLite store. Three runs: from empty (every membership an entry),
+again with nothing to change, and after one rule changed. Each prints wall and CPU seconds
+of the whole run and of each stage (features / rules / memberships / store).
 
-    .venv/bin/python benchmarks/segments_reevaluate.py [--people 1000000]
+``--synthetic`` skips the lake and draws the feature columns at random (the engine alone).
+
+    .venv/bin/python benchmarks/segments_reevaluate.py [--people 1000000] [--lake DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from attune.features.refs import FeatureRef
 from attune.segments.engine import SegmentEngine
 from attune.storage.engine import make_engine
 from attune.storage.migrate import upgrade
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 DAY = 86400.0
 RULES = {
@@ -45,7 +52,10 @@ RULES = {
     "premium": {"rule": "sum(purchase.value, window=30d) >= 200", "group": "tier", "priority": 10},
     "regular": {"rule": "exists(purchase, window=30d)", "group": "tier", "priority": 5},
     "browser": {"rule": "count(view, window=30d) >= 1", "group": "tier", "priority": 1},
-    "promo": {"rule": "count(add_to_cart, window=7d) >= 1 and not exists(purchase, window=7d)", "purpose": "marketing"},
+    "promo": {
+        "rule": "count(add_to_cart, window=7d) >= 1 and not exists(purchase, window=7d)",
+        "purpose": "marketing",
+    },
     "new": "frequency <= 2",
 }
 
@@ -81,32 +91,98 @@ def synthesize(engine: SegmentEngine, n: int, seed: int = 0) -> Columns:
     return Columns(keys, values)
 
 
-def timed(label: str, fn):
+class Stages:
+    """Progress callback that times each stage of ``evaluate_all`` (wall and CPU)."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, tuple[float, float]] = {}
+        self.took: dict[str, tuple[float, float]] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if done == 0:
+            self.started[stage] = (time.perf_counter(), time.process_time())
+        elif done >= total and stage in self.started:
+            wall, cpu = self.started.pop(stage)
+            self.took[stage] = (time.perf_counter() - wall, time.process_time() - cpu)
+
+    def line(self) -> str:
+        return "  ".join(f"{k} {w:.1f}/{c:.1f}" for k, (w, c) in self.took.items())
+
+
+def timed(label: str, engine: SegmentEngine, **kwargs) -> dict:
+    stages = Stages()
     wall, cpu = time.perf_counter(), time.process_time()
-    result = fn()
-    print(f"{label:<38} {time.perf_counter() - wall:7.1f} s wall  {time.process_time() - cpu:7.1f} s CPU  {result}")
+    result = engine.evaluate_all(stages, **kwargs)
+    print(
+        f"{label:<36} {time.perf_counter() - wall:6.1f} s wall {time.process_time() - cpu:6.1f} s CPU   {result}"
+    )
+    print(f"{'':<36} stages (wall/CPU s): {stages.line()}")
     return result
+
+
+def lake_offline(lake: Path, people: int):
+    """``offline(refs, as_of)`` over a synthetic lake (written unless ``lake`` already holds one)."""
+    from features_speed import NOW, write_lake
+
+    from attune.features.definitions import FeatureDefinitions
+    from attune.features.offline import OfflineSource, offline_values
+    from attune.profiles.identity import SubjectKeys
+
+    if not (lake / "events").is_dir():
+        wall = time.perf_counter()
+        events = write_lake(lake, people, 8)
+        print(
+            f"synthetic lake: {events:,} events of {people:,} people written in {time.perf_counter() - wall:.1f} s"
+        )
+    categories = {f"i{i}": ("drama",) if i % 3 == 0 else ("comedy",) for i in range(5000)}
+    source = OfflineSource(lake, {}, categories, SubjectKeys(), FeatureDefinitions())
+    return (lambda refs, as_of: offline_values(source, refs, as_of)), NOW
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=1_000_000)
+    parser.add_argument("--lake", type=Path, help="keep the synthetic lake here (reused when present)")
+    parser.add_argument("--synthetic", action="store_true", help="random feature columns instead of the lake")
     args = parser.parse_args()
-    db = make_engine(f"sqlite:///{tempfile.mkdtemp(prefix='attune-bench-seg-')}/bench.db", sqlite_synchronous="NORMAL")
+    db = make_engine(
+        f"sqlite:///{tempfile.mkdtemp(prefix='attune-bench-seg-')}/bench.db", sqlite_synchronous="NORMAL"
+    )
     upgrade(db)
-    refused = set(range(0, args.people, 7))
-    engine = SegmentEngine(db, None, allows=lambda key, purpose: int(key[3:]) not in refused)
+    refused = {f"u:u{i}" for i in range(0, args.people, 7)} | {
+        f"u:p{i:07d}" for i in range(0, args.people, 7)
+    }
+    engine = SegmentEngine(db, None, allows=lambda key, purpose: key not in refused)
     engine.load()
-    engine.apply_definitions({k: (v if isinstance(v, dict) else {"rule": v}) for k, v in RULES.items()}, reevaluate=False)
-    columns = synthesize(engine, args.people)
-    print(f"{len(RULES)} segments, {args.people:,} people (SQLite store, synchronous=NORMAL)")
-    cold = timed("from empty (every membership an entry)", lambda: engine.evaluate_all(offline=columns, as_of=time.time()))
-    held = sum(cold[k] for k in ("entered",))
-    timed("again: nothing to change", lambda: engine.evaluate_all(offline=columns, as_of=time.time()))
+    engine.apply_definitions(
+        {k: (v if isinstance(v, dict) else {"rule": v}) for k, v in RULES.items()}, reevaluate=False
+    )
+    lake_dir = args.lake or Path(tempfile.mkdtemp(prefix="attune-bench-lake-"))
+    if args.synthetic:
+        columns = synthesize(engine, args.people)
+        engine.offline = lambda refs, as_of: columns
+        as_of = time.time()
+        source = "random feature columns"
+    else:
+        engine.offline, as_of = lake_offline(lake_dir, args.people)
+        source = f"features from the lake {lake_dir} (8 events/person)"
+    print(f"{len(RULES)} segments, {args.people:,} people, {source}; SQLite store, synchronous=NORMAL")
+    cold = timed("from empty (every membership an entry)", engine, as_of=as_of)
+    timed("again: nothing to change", engine, as_of=as_of)
     engine.apply_definitions({"engaged": {"rule": "engagement_score >= 0.6"}}, reevaluate=False)
-    timed("one rule changed (engaged >= 0.6)", lambda: engine.evaluate_all(offline=columns, as_of=time.time()))
+    timed("one rule changed (engaged >= 0.6)", engine, as_of=as_of)
+    wall, cpu = time.perf_counter(), time.process_time()
+    fresh = SegmentEngine(db, None)
+    fresh.load()
+    assert fresh.sizes() == engine.sizes(), "the store holds what memory holds"
+    print(
+        f"reload from the store: {time.perf_counter() - wall:.1f} s wall {time.process_time() - cpu:.1f} s CPU"
+    )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(f"memberships held: {held:,}; peak RSS {rss / 2**20:.0f} MiB (~{rss / args.people:.0f} bytes per profile incl. columns)")
+    print(
+        f"memberships held: {sum(engine.sizes().values()):,} (entered from empty: {cold['entered']:,}); "
+        f"peak RSS {rss / 2**20:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

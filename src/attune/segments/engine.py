@@ -49,7 +49,7 @@ from sqlalchemy import Engine, bindparam, select
 from attune.errors import NotFound, ValidationFailed
 from attune.features.refs import FeatureRef
 from attune.profiles.identity import SubjectKeys
-from attune.segments.membership import Change, Membership, Reason
+from attune.segments.membership import BulkChange, Change, Membership, Reason
 from attune.segments.scheduler import LapseScheduler
 from attune.segments.store import SegmentStore, StoredDefinition
 from attune.settings import SegmentSettings
@@ -69,7 +69,7 @@ class FeatureSource(Protocol):
     def next_expiry(self, subject_key: str, windows: Iterable[float], now: float) -> float | None: ...
 
 
-def allow_all(subject_key: str, purpose: str) -> bool:  # noqa: ARG001 - the default consent hook
+def allow_all(subject_key: str, purpose: str) -> bool:
     """The default consent hook: every purpose allowed (the privacy package supplies the real one)."""
     return True
 
@@ -127,7 +127,9 @@ class SegmentEngine:
         self._members: dict[str, dict[str, Membership]] = {}
         #: Raw learnt confidences (before exclusive groups): segment -> key -> confidence.
         self._learnt: dict[str, dict[str, float]] = {}
-        self._journal: list[Change] = []
+        self._journal: list[Change | BulkChange] = []
+        #: ``(generation, history seq)`` of the store when memory was last brought up to date.
+        self._marks = (0, 0)
         self._noted: set[str] = set()
         #: alias key -> canonical key (identity stitching), so reads resolve ids without the database.
         self._aliases: dict[str, str] = {}
@@ -141,15 +143,28 @@ class SegmentEngine:
         """Read definitions and memberships from the store into memory."""
         with self._write:
             self._set_definitions(self.store.definitions())
-            by_subject: dict[str, list[Membership]] = {}
+            marks = self.store.marks()
             members: dict[str, dict[str, Membership]] = {name: {} for name in self._defs.by_name}
+            for segment, keys, confidences, since in self.store.snapshots():
+                members[segment] = _shared_memberships(segment, keys, confidences, since)
             for segment, key, confidence, since in self.store.memberships():
-                membership = Membership(segment, confidence, since)
-                members.setdefault(segment, {})[key] = membership
-                by_subject.setdefault(key, []).append(membership)
+                held = members.setdefault(segment, {})
+                if confidence > 0:
+                    held[key] = Membership(segment, confidence, since)
+                else:  # left after the segment's snapshot was taken
+                    held.pop(key, None)
+            by_subject: dict[str, list[Membership]] = {}
+            for segment in sorted(members):  # by name: each person's list comes out sorted
+                for key, membership in members[segment].items():
+                    found = by_subject.get(key)
+                    if found is None:
+                        by_subject[key] = [membership]
+                    else:
+                        found.append(membership)
             with self._state:
                 self._members = members
-                self._by_subject = {k: tuple(sorted(v, key=_by_name)) for k, v in by_subject.items()}
+                self._by_subject = {k: tuple(v) for k, v in by_subject.items()}
+                self._marks = marks
                 self._learnt = {
                     name: {k: m.confidence for k, m in members.get(name, {}).items()}
                     for name, d in self._defs.by_name.items()
@@ -280,7 +295,9 @@ class SegmentEngine:
 
         if name not in self._defs.by_name:
             raise NotFound(f"no segment named {name!r}")
-        users = sorted(n for n, d in self._defs.by_name.items() if d.rule is not None and name in d.rule.segments)
+        users = sorted(
+            n for n, d in self._defs.by_name.items() if d.rule is not None and name in d.rule.segments
+        )
         if users:
             raise ValidationFailed(
                 f"segment {name!r} is used by {', '.join(users)}: change or delete those first",
@@ -338,12 +355,16 @@ class SegmentEngine:
             self._noted.update(keys)
             self._evaluate(keys, now, "event")
 
-    def evaluate_keys(self, subject_keys: Iterable[str], now: float | None = None, reason: Reason = "event") -> list[Change]:
+    def evaluate_keys(
+        self, subject_keys: Iterable[str], now: float | None = None, reason: Reason = "event"
+    ) -> list[Change]:
         """Re-evaluate these people at ``now`` (default: the clock); return the changes (unflushed)."""
         with self._write:
             return self._evaluate(list(subject_keys), self.clock() if now is None else now, reason)
 
-    def handle_batch(self, touched: Iterable[str], links: Mapping[str, str], now: float | None = None) -> None:
+    def handle_batch(
+        self, touched: Iterable[str], links: Mapping[str, str], now: float | None = None
+    ) -> None:
         """The segments consumer's step: merges, people the listener missed, then :meth:`flush`.
 
         ``touched`` are the subject keys the batch's events name; ``links`` maps those of them
@@ -423,9 +444,10 @@ class SegmentEngine:
             tell("features", 0, 1)
             offline = self.offline(list(defs.feature_refs), now)
             tell("features", 1, 1)
-        keys = [str(k) for k in offline.subject_keys]
+        tell("prepare", 0, 1)
+        keys = np.asarray(offline.subject_keys, dtype=object)
         n = len(keys)
-        index = {k: i for i, k in enumerate(keys)}
+        index = dict(zip(keys.tolist(), range(n)))
         columns: dict[FeatureRef, Any] = {r: offline.values[r] for r in defs.feature_refs}
         if defs.trait_refs:
             tell("traits", 0, 1)
@@ -440,65 +462,166 @@ class SegmentEngine:
                     column[i] = confidence
             learnt[name] = column
         purposes = {d.purpose for d in defs.by_name.values() if d.purpose is not None}
-        allowed = {p: np.fromiter((self.allows(k, p) for k in keys), dtype=bool, count=n) for p in purposes}
+        if self.allows is allow_all:
+            allowed = {p: np.ones(n, dtype=bool) for p in purposes}
+        else:
+            allowed = {
+                p: np.fromiter((self.allows(k, p) for k in keys.tolist()), dtype=bool, count=n)
+                for p in purposes
+            }
+        tell("prepare", 1, 1)
         tell("rules", 0, len(defs.order))
         held = resolve_columns(
             match_columns(defs.order, defs.by_name, columns, n, learnt=learnt, allowed=allowed), defs.by_name
         )
         tell("rules", len(defs.order), len(defs.order))
-        totals = {"entered": 0, "exited": 0, "updated": 0, "people": n}
-        for done, name in enumerate(defs.order, 1):
-            with self._write:
-                changes = self._set_column(name, held[name], keys, index, now)
-                self._journal.extend(changes)
-            self.flush()
-            for change in changes:
-                totals[{"enter": "entered", "exit": "exited", "update": "updated"}[change.kind]] += 1
-            tell("memberships", done, len(defs.order))
+        tell("memberships", 0, len(defs.order))
         with self._write:
-            self._schedule([k for k in keys if self._is_person(k)], self.clock())
+            bulks = self._apply_columns(held, keys, index, now)
+            self._journal.extend(bulks)
+        tell("memberships", len(defs.order), len(defs.order))
+        tell("store", 0, 1)
+        self.flush()
+        tell("store", 1, 1)
+        totals = {
+            "entered": sum(len(b.entered[0]) for b in bulks),
+            "exited": sum(len(b.exited[0]) for b in bulks),
+            "updated": sum(len(b.updated[0]) for b in bulks),
+            "people": n,
+        }
+        if defs.windows or defs.recency:
+            with self._write:
+                self._schedule([k for k in keys if self._is_person(k)], self.clock())
         return totals
 
-    def _set_column(self, name: str, column: Any, keys: list[str], index: dict[str, int], now: float) -> list[Change]:
-        """Make segment ``name`` held exactly where ``column`` > 0 (caller holds ``_write``)."""
+    def _apply_columns(
+        self, held: Mapping[str, Any], keys: Any, index: dict[str, int], now: float
+    ) -> list[BulkChange]:
+        """Make memory hold exactly ``held`` (confidence columns over ``keys``); one
+        :class:`BulkChange` per changed segment (caller holds ``_write``).
+
+        Vectorized: per segment, the held column is compared with the old one (built from
+        the members dictionary), entries share one :class:`Membership` object per confidence,
+        and the per-person tuples of people who held nothing before are built once per
+        combination of segments. Members the offline features do not know leave.
+        """
         import numpy as np
 
-        members = self._members.setdefault(name, {})
-        old = np.zeros(len(keys))
-        outside: list[str] = []  # members the offline features do not know: they leave
-        for key, membership in members.items():
-            i = index.get(key)
-            if i is None:
-                outside.append(key)
-            else:
-                old[i] = membership.confidence
-        changed = np.flatnonzero(old != column)
-        changes: list[Change] = []
+        n = len(keys)
+        names = sorted(held)
+        bulks: list[BulkChange] = []
+        entered_objects: dict[str, dict[float, Membership]] = {}
+        changed = np.zeros(n, dtype=bool)
+        had = np.zeros(n, dtype=bool)
+        outside_all: set[str] = set()
+        threshold = self.settings.bulk_threshold
         with self._state:
-            for key in outside:
-                changes.append(self._set_one(name, key, 0.0, now))
-            for i in changed.tolist():
-                changes.append(self._set_one(name, keys[i], float(column[i]), now))
-        return changes
+            for name in names:
+                members = self._members.setdefault(name, {})
+                new = np.asarray(held[name], dtype=float)
+                old = np.zeros(n)
+                if members:
+                    get = index.get
+                    positions = np.fromiter((get(k, -1) for k in members), dtype=np.int64, count=len(members))
+                    confidences = np.fromiter(
+                        (m.confidence for m in members.values()), dtype=float, count=len(members)
+                    )
+                    inside = positions >= 0
+                    old[positions[inside]] = confidences[inside]
+                    outside = [k for k, p in zip(members, positions.tolist(), strict=True) if p < 0]
+                else:
+                    outside = []
+                had |= old > 0
+                size_before = len(members)
+                enter = np.flatnonzero((old <= 0) & (new > 0))
+                leave = np.flatnonzero((old > 0) & (new <= 0))
+                moved = np.flatnonzero((old > 0) & (new > 0) & (old != new))
+                if not (len(enter) or len(leave) or len(moved) or outside):
+                    continue
+                changed[enter] = changed[leave] = changed[moved] = True
+                outside_all.update(outside)
+                exit_keys = keys[leave].tolist() + outside
+                exit_conf = np.concatenate([old[leave], [members[k].confidence for k in outside]])
+                for key in exit_keys:
+                    del members[key]
+                enter_keys = keys[enter].tolist()
+                shared = entered_objects.setdefault(name, {})
+                values = new[enter]
+                distinct, inverse = np.unique(values, return_inverse=True)
+                objects = np.empty(len(distinct), dtype=object)
+                for i, c in enumerate(distinct.tolist()):
+                    objects[i] = shared[c] = Membership(name, c, now)
+                members.update(zip(enter_keys, objects[inverse].tolist(), strict=True))
+                move_keys = keys[moved].tolist()
+                move_since = np.fromiter(
+                    (members[k].since for k in move_keys), dtype=float, count=len(move_keys)
+                )
+                for key, c, since in zip(move_keys, new[moved].tolist(), move_since.tolist(), strict=True):
+                    members[key] = Membership(name, c, since)
+                snapshot = None
+                if len(enter) + len(exit_keys) + len(moved) > threshold:
+                    snapshot = (
+                        list(members),
+                        np.fromiter(
+                            (m.confidence for m in members.values()), dtype=float, count=len(members)
+                        ),
+                        np.fromiter((m.since for m in members.values()), dtype=float, count=len(members)),
+                    )
+                bulks.append(
+                    BulkChange(
+                        name,
+                        (enter_keys, values),
+                        (exit_keys, exit_conf),
+                        (move_keys, new[moved]),
+                        now,
+                        "evaluate",
+                        size_before,
+                        snapshot,
+                        move_since,
+                    )
+                )
+            self._retuple(names, held, keys, changed, had, entered_objects, outside_all)
+        return bulks
 
-    def _set_one(self, name: str, key: str, confidence: float, now: float) -> Change:
-        """Set one membership (caller holds ``_write`` and ``_state``); the change."""
-        members = self._members.setdefault(name, {})
-        others = [m for m in self._by_subject.get(key, ()) if m.name != name]
-        previous = members.get(key)
-        if confidence <= 0:
-            members.pop(key, None)
-            kind, confidence = "exit", previous.confidence if previous else 0.0
-        else:
-            membership = Membership(name, confidence, previous.since if previous else now)
-            members[key] = membership
-            others.append(membership)
-            kind = "enter" if previous is None else "update"
-        if others:
-            self._by_subject[key] = tuple(sorted(others, key=_by_name))
-        else:
-            self._by_subject.pop(key, None)
-        return Change(name, key, kind, confidence, now, "evaluate", len(members))  # type: ignore[arg-type]
+    def _retuple(
+        self,
+        names: list[str],
+        held: Mapping[str, Any],
+        keys: Any,
+        changed: Any,
+        had: Any,
+        entered: dict[str, dict[float, Membership]],
+        outside: set[str],
+    ) -> None:
+        """Rebuild ``_by_subject`` for the people whose memberships changed (holds ``_state``)."""
+        import numpy as np
+
+        by_subject = self._by_subject
+        fresh = np.zeros(len(keys), dtype=bool)
+        if len(names) <= 62:
+            # People who held nothing and now hold only confidence-1 memberships: their tuple
+            # depends only on which segments they hold, so it is built once per combination.
+            fresh = changed & ~had
+            mask = np.zeros(len(keys), dtype=np.int64)
+            for j, name in enumerate(names):
+                column = np.asarray(held[name], dtype=float)
+                fresh &= (column == 0) | (column == 1.0)
+                mask |= (column > 0).astype(np.int64) << j
+            rows = np.flatnonzero(fresh)
+            combos, inverse = np.unique(mask[rows], return_inverse=True)
+            tuples = np.empty(len(combos), dtype=object)
+            for i, combo in enumerate(combos.tolist()):
+                tuples[i] = tuple(entered[name][1.0] for j, name in enumerate(names) if combo >> j & 1)
+            by_subject.update(zip(keys[rows].tolist(), tuples[inverse].tolist(), strict=True))
+        members = [self._members.get(name, {}) for name in names]
+        others = [self._members.get(name, {}) for name in sorted(set(self._members) - set(names))]
+        for key in keys[changed & ~fresh].tolist() + sorted(outside):
+            found = [m for source in members if (m := source.get(key)) is not None]
+            found += [m for source in others if (m := source.get(key)) is not None]
+            if found:
+                by_subject[key] = tuple(sorted(found, key=_by_name)) if others else tuple(found)
+            else:
+                by_subject.pop(key, None)
 
     def _trait_columns(self, index: dict[str, int], refs: tuple[FeatureRef, ...]) -> dict[FeatureRef, Any]:
         """One object column per trait ref (None where a person lacks the trait)."""
@@ -506,7 +629,9 @@ class SegmentEngine:
 
         columns = {ref: np.full(len(index), None, dtype=object) for ref in refs}
         with self.db.connect() as conn:
-            result = conn.execution_options(yield_per=20_000).execute(select(profiles.c.user_key, profiles.c.traits))
+            result = conn.execution_options(yield_per=20_000).execute(
+                select(profiles.c.user_key, profiles.c.traits)
+            )
             for key, traits in result:
                 i = index.get(key)
                 if i is None or not traits:
@@ -615,7 +740,9 @@ class SegmentEngine:
                 if name not in new:
                     members = self._members.get(name, {})
                     members.pop(key, None)
-                    changes.append(Change(name, key, "exit", membership.confidence, now, reason, len(members)))
+                    changes.append(
+                        Change(name, key, "exit", membership.confidence, now, reason, len(members))
+                    )
             for name, confidence in new.items():
                 previous = old.get(name)
                 members = self._members.setdefault(name, {})
@@ -691,7 +818,9 @@ class SegmentEngine:
             for name in specs:
                 existing = self._defs.by_name.get(name)
                 if existing is not None and existing.kind != "learnt":
-                    raise ValidationFailed(f"segment {name!r} exists as a rule segment; learnt segments need other names")
+                    raise ValidationFailed(
+                        f"segment {name!r} exists as a rule segment; learnt segments need other names"
+                    )
             for name in stale:
                 self._journal.extend(self._drop_segment(name, now, "learnt"))
             self.flush()
@@ -725,6 +854,7 @@ class SegmentEngine:
         self.flush()
         with self.db.begin() as conn:
             conn.execute(segment_history.delete().where(segment_history.c.user_key == subject_key))
+            self.store.drop_from_snapshots(conn, subject_key)
 
     # -- persistence --------------------------------------------------------------------
     def flush(self) -> int:
@@ -735,24 +865,43 @@ class SegmentEngine:
                 since = {
                     (c.segment, c.user_key): m.since
                     for c in pending
-                    if c.kind != "exit" and (m := self._members.get(c.segment, {}).get(c.user_key)) is not None
+                    if isinstance(c, Change)
+                    and c.kind != "exit"
+                    and (m := self._members.get(c.segment, {}).get(c.user_key)) is not None
                 }
             if not pending:
                 return 0
             written = 0
             try:
                 while written < len(pending):
-                    part = pending[written : written + 50_000]
+                    if isinstance(pending[written], BulkChange):
+                        with self.db.begin() as conn:
+                            self.store.apply_bulk(
+                                conn,
+                                pending[written],
+                                self.settings.webhook_urls,
+                                self.keys.display_id,
+                                self.clock(),
+                            )
+                        written += 1
+                        continue
+                    end = written
+                    while (
+                        end < len(pending)
+                        and end - written < 50_000
+                        and not isinstance(pending[end], BulkChange)
+                    ):
+                        end += 1
                     with self.db.begin() as conn:
                         self.store.apply(
                             conn,
-                            part,
+                            pending[written:end],
                             self.settings.webhook_urls,
                             since=since,
                             display=self.keys.display_id,
                             now=self.clock(),
                         )
-                    written += len(part)
+                    written = end
             except Exception:
                 with self._write:
                     self._journal = pending[written:] + self._journal  # written again next time
@@ -778,6 +927,20 @@ class SegmentEngine:
                     self.store.clear(own)
 
 
+def _shared_memberships(segment: str, keys: list[str], confidences: Any, since: Any) -> dict[str, Membership]:
+    """``key -> Membership`` of a snapshot, one shared object per distinct (confidence, since)."""
+    import numpy as np
+
+    if not keys:
+        return {}
+    pairs = np.column_stack([np.asarray(confidences, dtype=float), np.asarray(since, dtype=float)])
+    distinct, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    objects = np.empty(len(distinct), dtype=object)
+    for i, (confidence, start) in enumerate(distinct.tolist()):
+        objects[i] = Membership(segment, confidence, start)
+    return dict(zip(keys, objects[inverse.reshape(-1)].tolist(), strict=True))
+
+
 def _recency_constants(rules: Iterable[Any]) -> tuple[float, ...]:
     """Every constant a rule compares ``recency_days`` with (where membership can flip)."""
     from attune.segments.rules.nodes import Between, Compare, InSet, leaves
@@ -787,12 +950,18 @@ def _recency_constants(rules: Iterable[Any]) -> tuple[float, ...]:
         for leaf in leaves(rule.expr):
             if leaf.ref.kind != "feature" or leaf.ref.name != "recency_days":
                 continue
-            if isinstance(leaf, Compare) and isinstance(leaf.value, int | float) and not isinstance(leaf.value, bool):
+            if (
+                isinstance(leaf, Compare)
+                and isinstance(leaf.value, int | float)
+                and not isinstance(leaf.value, bool)
+            ):
                 found.add(float(leaf.value))
             elif isinstance(leaf, Between):
                 found.update((float(leaf.low), float(leaf.high)))
             elif isinstance(leaf, InSet):
-                found.update(float(v) for v in leaf.values if isinstance(v, int | float) and not isinstance(v, bool))
+                found.update(
+                    float(v) for v in leaf.values if isinstance(v, int | float) and not isinstance(v, bool)
+                )
     return tuple(sorted(found))
 
 
