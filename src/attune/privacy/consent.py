@@ -24,6 +24,7 @@ from sqlalchemy import Engine, bindparam, delete, insert, select
 
 from attune.errors import ValidationFailed
 from attune.events.model import Event
+from attune.privacy.sqlin import select_in
 from attune.profiles.identity import SubjectKeys
 from attune.settings import PrivacySettings
 from attune.storage.tables import consent_current, consent_history, identity_links
@@ -76,11 +77,14 @@ def parse_purposes(body: Any, purposes: Iterable[str], field: str = "purposes") 
     return dict(body)
 
 
-def consent_changes(event: Event, keys: SubjectKeys, purposes: Iterable[str]) -> list[ConsentChange]:
+def consent_changes(
+    event: Event, keys: SubjectKeys, purposes: Iterable[str], subject: str | None = None
+) -> list[ConsentChange]:
     """The decisions a ``consent`` event carries (pure; :class:`ValidationFailed` when malformed).
 
     The event's ``properties`` hold ``{"purposes": {...}, "source": "..."}``; the decisions apply
-    to its user id, else its anonymous id, at the event's timestamp.
+    to ``subject`` when given (ingestion passes the key it stores the event under), else to its
+    user id, else its anonymous id, at the event's timestamp.
     """
     if event.type != CONSENT_EVENT:
         return []
@@ -89,10 +93,12 @@ def consent_changes(event: Event, keys: SubjectKeys, purposes: Iterable[str]) ->
     source = props.get("source") or event.context.get("source") or "event"
     if not isinstance(source, str):
         raise ValidationFailed("properties.source must be a string", errors=["properties.source: must be a string"])
-    subject = keys.for_event(event.user_id, event.anonymous_id)
+    if subject is None:
+        subject = keys.for_event(event.user_id, event.anonymous_id)
     return [ConsentChange(subject, p, s, source[:200], event.timestamp) for p, s in states.items()]
 
 
+_PENDING: dict[str, str] = {}
 class ConsentService:
     """Records decisions and answers ``allows`` quickly."""
 
@@ -102,6 +108,9 @@ class ConsentService:
         self.keys = keys
         self._cache: dict[str, tuple[float, dict[str, str]]] = {}
         self._lock = threading.Lock()
+        # Bumped by every invalidation: a lookup that started before a change must not cache
+        # what it read (it may predate the change).
+        self._generation = 0
 
     @property
     def purposes(self) -> list[str]:
@@ -151,6 +160,7 @@ class ConsentService:
         """Forget every cached answer."""
         with self._lock:
             self._cache.clear()
+            self._generation += 1
 
     def forget(self, subject_keys: Iterable[str]) -> int:
         """Delete every decision of ``subject_keys`` (erasure); return rows removed."""
@@ -167,30 +177,53 @@ class ConsentService:
     # -- reads -------------------------------------------------------------
     def _states(self, subject_key: str) -> dict[str, str]:
         """Effective decided states of a subject: its canonical person's over its own."""
+        return self.states_of([subject_key])[subject_key]
+
+    def states_of(self, subject_keys: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Decided states of many subjects (canonical person's over own): two queries for all misses.
+
+        Ingestion calls this once per batch, so consent costs two queries per request rather
+        than two per event; answers are cached for ``consent_cache_seconds``.
+        """
         now = time.monotonic()
+        ttl = self.settings.consent_cache_seconds
+        out: dict[str, dict[str, str]] = {}
+        missing: list[str] = []
         with self._lock:
-            cached = self._cache.get(subject_key)
-        if cached is not None and now - cached[0] < self.settings.consent_cache_seconds:
-            return cached[1]
+            generation = self._generation
+            for key in subject_keys:
+                if key in out:
+                    continue
+                cached = self._cache.get(key)
+                if cached is not None and now - cached[0] < ttl:
+                    out[key] = cached[1]
+                else:
+                    out[key] = _PENDING
+                    missing.append(key)
+        if not missing:
+            return out
+        decided: dict[str, dict[str, str]] = {}
         with self.engine.connect() as conn:
-            canonical = conn.execute(
-                select(identity_links.c.canonical_key).where(identity_links.c.alias_key == subject_key)
-            ).scalar()
-            owners = [subject_key] if canonical is None else [subject_key, canonical]
-            rows = conn.execute(
-                select(consent_current.c.subject_key, consent_current.c.purpose, consent_current.c.state).where(
-                    consent_current.c.subject_key.in_(bindparam("keys", expanding=True))
-                ),
-                {"keys": owners},
-            ).all()
-        states: dict[str, str] = {}
-        for owner in owners:  # own first, the canonical person's decisions override
-            states.update({purpose: state for key, purpose, state in rows if key == owner})
+            links = dict(select_in(conn, identity_links, ("alias_key", "canonical_key"), "alias_key", missing))
+            owners = list(set(missing) | set(links.values()))
+            for key, purpose, state in select_in(
+                conn, consent_current, ("subject_key", "purpose", "state"), "subject_key", owners
+            ):
+                decided.setdefault(key, {})[purpose] = state
+        fresh = {}
+        for key in missing:
+            states = dict(decided.get(key, ()))
+            canonical = links.get(key)
+            if canonical is not None:  # the canonical person's decisions override the subject's own
+                states.update(decided.get(canonical, ()))
+            fresh[key] = states
+        out.update(fresh)
         with self._lock:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            self._cache[subject_key] = (now, states)
-        return states
+            if generation == self._generation:
+                if len(self._cache) + len(fresh) > 100_000:
+                    self._cache.clear()
+                self._cache.update((key, (now, states)) for key, states in fresh.items())
+        return out
 
     def state(self, subject_key: str, purpose: str) -> str:
         """The effective state (a decision, or the default) of ``purpose`` for ``subject_key``."""

@@ -19,10 +19,11 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Engine, bindparam, delete, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, select, update
 
 from attune.errors import ConfigError, NotFound
 from attune.privacy.keyring import Keyring
+from attune.privacy.sqlin import select_in
 from attune.storage.tables import person_keys
 from attune.storage.upsert import insert_ignore
 
@@ -31,6 +32,12 @@ _NONCE = 12
 _WRAP_AAD = b"attune/person-key/v1"
 #: Prefix of an encrypted value stored inside JSON.
 ENC_PREFIX = "enc:v1:"
+
+
+def encrypt_with(aead: AESGCM, plaintext: bytes) -> bytes:
+    """``plaintext`` sealed by a data key's cipher: version byte, random nonce, ciphertext+tag."""
+    nonce = os.urandom(_NONCE)
+    return _VERSION + nonce + aead.encrypt(nonce, plaintext, None)
 
 
 class KeyShredded(NotFound):
@@ -46,6 +53,7 @@ class PersonKeys:
         self.cache_size = cache_size
         self._cache: OrderedDict[str, AESGCM] = OrderedDict()
         self._lock = threading.Lock()
+        self._masters: dict[str, tuple[bytes, AESGCM]] = {}
 
     # -- keys ------------------------------------------------------------
     def _unwrap(self, master_id: str, wrapped: bytes) -> bytes:
@@ -58,9 +66,9 @@ class PersonKeys:
             raise ConfigError(f"master key {master_id!r} does not unwrap the stored data keys") from exc
 
     def _wrap(self, data_key: bytes) -> tuple[str, bytes]:
-        master_id, master = self.keyring.master_key
+        master_id, master = self._master()
         nonce = os.urandom(_NONCE)
-        return master_id, nonce + AESGCM(master).encrypt(nonce, data_key, _WRAP_AAD)
+        return master_id, nonce + master.encrypt(nonce, data_key, _WRAP_AAD)
 
     def _remember(self, subject_key: str, aead: AESGCM) -> None:
         with self._lock:
@@ -109,29 +117,65 @@ class PersonKeys:
         if not missing:
             return
         with self.engine.begin() as conn:
-            rows = {r[0]: r for r in conn.execute(
-                select(person_keys.c.subject_key, person_keys.c.master_key_id, person_keys.c.wrapped_key).where(
-                    person_keys.c.subject_key.in_(bindparam("keys", expanding=True))), {"keys": missing})}
-            new = []
-            for key in missing:
-                if key not in rows:
-                    master_id, wrapped = self._wrap(AESGCM.generate_key(bit_length=256))
-                    new.append({"subject_key": key, "master_key_id": master_id, "wrapped_key": wrapped,
-                                "created_at": time.time()})
-            if new:
-                insert_ignore(conn, person_keys, new)
-                rows.update({r[0]: r for r in conn.execute(
-                    select(person_keys.c.subject_key, person_keys.c.master_key_id, person_keys.c.wrapped_key).where(
-                        person_keys.c.subject_key.in_(bindparam("keys", expanding=True))),
-                    {"keys": [r["subject_key"] for r in new]})})
-        for key, row in rows.items():
-            self._remember(key, AESGCM(self._unwrap(row[1], bytes(row[2]))))
+            ciphers = self.load_or_create(conn, missing)
+        self.remember(ciphers)
+
+    def load_or_create(self, conn: Connection, subject_keys: list[str]) -> dict[str, AESGCM]:
+        """Ciphers of ``subject_keys``, creating missing data keys inside ``conn``'s transaction.
+
+        Not cached: call :meth:`remember` once the transaction has committed (a key whose
+        insert rolled back must never encrypt anything). Three statements for any number of
+        keys: read existing, insert the new ones, and re-read only if another writer won a race.
+        """
+        ciphers = self._unwrapped(conn, subject_keys)
+        new_keys = {key: AESGCM.generate_key(bit_length=256) for key in subject_keys if key not in ciphers}
+        if not new_keys:
+            return ciphers
+        master_id, master = self._master()
+        now = time.time()
+        nonces = os.urandom(_NONCE * len(new_keys))  # one system call for the whole batch
+        rows = []
+        for i, (key, data_key) in enumerate(new_keys.items()):
+            nonce = nonces[i * _NONCE : (i + 1) * _NONCE]
+            rows.append((key, master_id, nonce + master.encrypt(nonce, data_key, _WRAP_AAD), now))
+        # Straight to the driver: SQLAlchemy's per-row bind processing costs more than the insert.
+        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        inserted = conn.exec_driver_sql(
+            f"INSERT INTO person_keys (subject_key, master_key_id, wrapped_key, created_at) "
+            f"VALUES ({marker}, {marker}, {marker}, {marker}) ON CONFLICT DO NOTHING",
+            rows,
+        ).rowcount
+        if inserted == len(rows):
+            ciphers.update((key, AESGCM(data_key)) for key, data_key in new_keys.items())
+        else:  # some keys were made by another writer meanwhile: theirs are the ones stored
+            ciphers.update(self._unwrapped(conn, list(new_keys)))
+        return ciphers
+
+    def _unwrapped(self, conn: Connection, keys: list[str]) -> dict[str, AESGCM]:
+        rows = select_in(conn, person_keys, ("subject_key", "master_key_id", "wrapped_key"), "subject_key", keys)
+        return {key: AESGCM(self._unwrap(master_id, bytes(wrapped))) for key, master_id, wrapped in rows}
+
+    def _master(self) -> tuple[str, AESGCM]:
+        """The current master key's id and cipher (built once per key)."""
+        master_id, master = self.keyring.master_key
+        cached = self._masters.get(master_id)
+        if cached is None or cached[0] != master:
+            cached = self._masters[master_id] = (master, AESGCM(master))
+        return master_id, cached[1]
+
+    def remember(self, ciphers: dict[str, AESGCM]) -> None:
+        """Cache committed data keys' ciphers."""
+        with self._lock:
+            for key, aead in ciphers.items():
+                self._cache[key] = aead
+                self._cache.move_to_end(key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
 
     # -- data --------------------------------------------------------------
     def encrypt(self, subject_key: str, plaintext: bytes) -> bytes:
         """Encrypt ``plaintext`` under ``subject_key``'s data key (created on first use)."""
-        nonce = os.urandom(_NONCE)
-        return _VERSION + nonce + self.cipher(subject_key, create=True).encrypt(nonce, plaintext, None)
+        return encrypt_with(self.cipher(subject_key, create=True), plaintext)
 
     def decrypt(self, subject_key: str, blob: bytes) -> bytes:
         """Decrypt ``blob``; :class:`KeyShredded` when the person's key was destroyed."""

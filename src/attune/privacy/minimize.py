@@ -14,7 +14,6 @@ Everything here is a pure function: the input event is never changed.
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -37,7 +36,21 @@ _PHONE = re.compile(
     r"|\(?\d{2,5}\)?[\s.\-]\d{3,4}[\s.\-]\d{3,5}"  # grouped national form: (030) 1234 5678, 555-123-4567
     r")(?![\w])"
 )
-_HAS_DIGITS = re.compile(r"\d{3}")
+# Screen before the full patterns: a phone number has at least 7 digits (a card 13), an
+# e-mail address an "@" (or "%40"); most property values have neither and skip the scan.
+# Possessive \D*+ : no backtracking, one pass per candidate start.
+_SEVEN_DIGITS = re.compile(r"\d(?:\D*+\d){6}")
+_MAYBE_PII = re.compile(r"@|%40|\d(?:\D*+\d){6}")
+_IPV4 = re.compile(r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\."
+                   r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)", re.ASCII)
+_SCALARS = (str, int, float, bool, type(None))
+#: Strings known to hold no PII, remembered so repeated values (categories, page URLs) are
+#: scanned once. Only clean strings are kept: nothing personal is cached.
+_CLEAN_CACHE_SIZE = 50_000
+_NON_DIGITS = re.compile(r"\D")
+_DIGIT_RUNS = re.compile(r"\d+")
+#: No e-mail address ("a@b.cd") nor 7-digit number fits in fewer characters.
+_SHORTEST_PII = 6
 
 T = TypeVar("T", Event, dict)
 
@@ -55,12 +68,28 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _ipv4_network(text: str) -> str | None:
+    """Fast path of :func:`truncate_ip` for dotted-quad IPv4 (what nearly every event carries).
+
+    Accepts exactly what :func:`ipaddress.ip_address` accepts for IPv4: four ASCII decimal
+    octets 0-255 without leading zeros; anything else goes the slow way.
+    """
+    match = _IPV4.fullmatch(text)
+    if match is None:
+        return None
+    return f"{match[1]}.{match[2]}.{match[3]}.0"
+
+
 def truncate_ip(text: Any) -> str | None:
     """IPv4 to its /24 network address, IPv6 to its /48; ``None`` for anything unparsable."""
     if not isinstance(text, str):
         return None
+    text = text.strip()
+    fast = _ipv4_network(text)
+    if fast is not None:
+        return fast
     try:
-        ip = ipaddress.ip_address(text.strip())
+        ip = ipaddress.ip_address(text)
     except ValueError:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -73,7 +102,7 @@ def coarsen_geo(geo: Any) -> dict[str, Any]:
     """Only the city-level fields of a location object."""
     if not isinstance(geo, Mapping):
         return {}
-    return {k: v for k, v in geo.items() if k in GEO_KEPT and isinstance(v, str | int | float | bool | type(None))}
+    return {k: v for k, v in geo.items() if k in GEO_KEPT and isinstance(v, _SCALARS)}
 
 
 @dataclass(frozen=True)
@@ -86,6 +115,7 @@ class PiiScanner:
 
     action: str = "remove"
     hasher: Callable[[str], str] | None = None
+    _clean: dict[str, None] = field(default_factory=dict, compare=False, repr=False)
 
     def _replace(self, kind: str, value: str) -> str:
         if self.action == "hash" and self.hasher is not None:
@@ -94,19 +124,30 @@ class PiiScanner:
 
     def scrub(self, text: str) -> str:
         """``text`` with every e-mail address, phone number and card number replaced."""
-        if _HAS_DIGITS.search(text):
-
-            text = _CARD.sub(lambda m: self._cards_in_run(m.group()), text)
+        if len(text) < _SHORTEST_PII or text in self._clean:
+            return text
+        if _MAYBE_PII.search(text) is None:
+            if len(self._clean) >= _CLEAN_CACHE_SIZE:
+                self._clean.clear()
+            self._clean[text] = None
+            return text
+        if _SEVEN_DIGITS.search(text) is not None:
+            text = _CARD.sub(self._card_match, text)
         if "@" in text or "%40" in text:
-            text = _EMAIL.sub(lambda m: self._replace("email", m.group().replace("%40", "@")), text)
-        if _HAS_DIGITS.search(text):
-
-            def phone(match: re.Match[str]) -> str:
-                digits = re.sub(r"\D", "", match.group())
-                return self._replace("phone", digits) if 7 <= len(digits) <= 15 else match.group()
-
-            text = _PHONE.sub(phone, text)
+            text = _EMAIL.sub(self._email_match, text)
+        if _SEVEN_DIGITS.search(text) is not None:
+            text = _PHONE.sub(self._phone_match, text)
         return text
+
+    def _card_match(self, match: re.Match[str]) -> str:
+        return self._cards_in_run(match.group())
+
+    def _email_match(self, match: re.Match[str]) -> str:
+        return self._replace("email", match.group().replace("%40", "@"))
+
+    def _phone_match(self, match: re.Match[str]) -> str:
+        digits = _NON_DIGITS.sub("", match.group())
+        return self._replace("phone", digits) if 7 <= len(digits) <= 15 else match.group()
 
     def _cards_in_run(self, run: str) -> str:
         """Replace card numbers inside a run of digit groups (a run may hold a card plus neighbours).
@@ -114,14 +155,14 @@ class PiiScanner:
         Candidates start and end at group boundaries (a card is typed whole or in groups), the
         longest first; only Luhn-valid spans of 13-19 digits count.
         """
-        groups = [(m.start(), m.end()) for m in re.finditer(r"\d+", run)]
+        groups = [(m.start(), m.end()) for m in _DIGIT_RUNS.finditer(run)]
         out, i = [], 0
         cursor = 0
         while i < len(groups):
             found = None
             # A card has at most 19 digits, so at most 19 groups: the scan stays linear in the run.
             for j in range(min(len(groups) - 1, i + 18), i - 1, -1):
-                digits = re.sub(r"\D", "", run[groups[i][0] : groups[j][1]])
+                digits = _NON_DIGITS.sub("", run[groups[i][0] : groups[j][1]])
                 if 13 <= len(digits) <= 19 and luhn_valid(digits):
                     found = j, digits
                     break
@@ -138,6 +179,8 @@ class PiiScanner:
 
     def scrub_value(self, value: Any) -> Any:
         """Scrub every string inside a JSON value (keys are left alone)."""
+        if type(value) is str:  # the common case first
+            return self.scrub(value) if len(value) >= _SHORTEST_PII else value
         if isinstance(value, str):
             return self.scrub(value)
         if isinstance(value, dict):
@@ -156,8 +199,12 @@ class MinimizationPolicy:
 
 
 def minimize_context(context: Mapping[str, Any], scanner: PiiScanner) -> dict[str, Any]:
-    """The context with IP truncated, location coarsened and page URLs scrubbed."""
-    out = copy.deepcopy(dict(context))
+    """The context with IP truncated, location coarsened and page URLs scrubbed.
+
+    A shallow copy: every nested value changed here is replaced by a new object, never
+    edited in place, so the input stays untouched without the cost of a deep copy.
+    """
+    out = dict(context)
     if "ip" in out:
         ip = truncate_ip(out["ip"])
         if ip is None:

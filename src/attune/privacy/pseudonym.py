@@ -13,17 +13,20 @@ stored key to the newest one.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import hmac
 import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext as _nullcontext
 
 import orjson
 from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 
-from attune.privacy.crypto import KeyShredded, PersonKeys
+from attune.privacy.crypto import KeyShredded, PersonKeys, encrypt_with
 from attune.storage.tables import subjects
 from attune.storage.upsert import insert_ignore
 
@@ -39,19 +42,27 @@ def is_token(text: str) -> bool:
 class Pseudonymizer:
     """Computes pseudonyms under every configured key; the newest key is used for new subjects."""
 
-    def __init__(self, keys: dict[str, bytes], current: str) -> None:
+    def __init__(self, keys: dict[str, bytes], current: str, cache_size: int = 200_000) -> None:
         if current not in keys:
             raise ValueError(f"current pseudonym key {current!r} is not among the keys")
         self.keys = dict(keys)
         self.current = current
         # Newest first: the order lookups try keys in.
         self.order = [current, *sorted((k for k in keys if k != current), reverse=True)]
+        # A pseudonym is a pure function of (raw id, key): the same people come back event
+        # after event, so an LRU (C-implemented, thread-safe) saves the HMAC on most events.
+        self._cached = functools.lru_cache(maxsize=cache_size)(self._compute)
+        # Keyed HMAC states, copied per id: saves the key schedule on every miss.
+        self._macs = {kid: hmac.new(key, digestmod=hashlib.sha256) for kid, key in self.keys.items()}
+
+    def _compute(self, raw_id: str, kid: str) -> str:
+        mac = self._macs[kid].copy()
+        mac.update(raw_id.encode("utf-8", "surrogatepass"))
+        return f"~{kid}.{mac.digest()[:_DIGEST_BYTES].hex()}"
 
     def token(self, raw_id: str, key_id: str | None = None) -> str:
         """The pseudonym of ``raw_id`` under ``key_id`` (default: the current key)."""
-        kid = key_id or self.current
-        digest = hmac.digest(self.keys[kid], raw_id.encode("utf-8", "surrogatepass"), "sha256")
-        return f"~{kid}.{digest[:_DIGEST_BYTES].hex()}"
+        return self._cached(raw_id, key_id or self.current)
 
     def tokens(self, raw_id: str) -> list[str]:
         """The pseudonyms of ``raw_id`` under every key, newest key first."""
@@ -96,19 +107,22 @@ class SubjectRegistry:
         if not fresh:
             return 0
         now = time.time()
-        self.person_keys.ensure(list(fresh))  # one transaction for every new person's data key
-        rows = [
-            {"subject_key": key, "key_id": Pseudonymizer.key_id_of(key[2:]),
-             "raw_id": self.person_keys.encrypt(key, raw.encode("utf-8", "surrogatepass")), "created_at": now}
-            for key, raw in fresh.items()
-        ]
-        if conn is not None:
-            insert_ignore(conn, subjects, rows)
-        else:
-            with self.engine.begin() as own:
-                insert_ignore(own, subjects, rows)
-        for key, raw in fresh.items():
-            self._remember(key, raw)
+        # One transaction for the new people's data keys and their subject rows; data keys are
+        # cached only once it has committed.
+        with self.engine.begin() if conn is None else _nullcontext(conn) as tx:
+            ciphers = self.person_keys.load_or_create(tx, list(fresh))
+            rows = []
+            for key, raw in fresh.items():
+                blob = encrypt_with(ciphers[key], raw.encode("utf-8", "surrogatepass"))
+                rows.append({"subject_key": key, "key_id": Pseudonymizer.key_id_of(key[2:]), "raw_id": blob,
+                             "created_at": now})
+            insert_ignore(tx, subjects, rows)
+        self.person_keys.remember(ciphers)
+        with self._lock:
+            for key, raw in fresh.items():
+                self._known[key] = raw
+            while len(self._known) > self.cache_size:
+                self._known.popitem(last=False)
         return len(fresh)
 
     def existing(self, keys: list[str]) -> set[str]:

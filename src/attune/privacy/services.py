@@ -124,6 +124,21 @@ def install(runtime: Runtime) -> Privacy:
 
 def filter_batch(privacy: Privacy, good: list, positions: list[int], rejected: list) -> tuple[list, list[int], list]:
     """Apply the privacy transform to a prepared batch (dropped events vanish silently)."""
+    if not any(event.type == "consent" for event in good):
+        checked, checked_positions = good, positions
+    else:
+        checked, checked_positions = _checked_consent(privacy, good, positions, rejected)
+    out, out_positions = [], []
+    for stored, position in zip(privacy.transform.apply_batch(checked), checked_positions, strict=True):
+        if stored is not None:
+            out.append(stored)
+            out_positions.append(position)
+    rejected.sort(key=lambda r: r.index)
+    return out, out_positions, rejected
+
+
+def _checked_consent(privacy: Privacy, good: list, positions: list[int], rejected: list) -> tuple[list, list[int]]:
+    """The batch without malformed consent events, which become rejections."""
     from attune.ingest.service import Rejection
     from attune.privacy.transform import check_consent_event
 
@@ -136,10 +151,4 @@ def filter_batch(privacy: Privacy, good: list, positions: list[int], rejected: l
                 continue
         checked.append(event)
         checked_positions.append(position)
-    out, out_positions = [], []
-    for stored, position in zip(privacy.transform.apply_batch(checked), checked_positions, strict=True):
-        if stored is not None:
-            out.append(stored)
-            out_positions.append(position)
-    rejected.sort(key=lambda r: r.index)
-    return out, out_positions, rejected
+    return checked, checked_positions
