@@ -86,8 +86,12 @@ class Recommender(ABC):
         return [p for p in params if p != "self"]
 
     def get_params(self) -> dict[str, Any]:
-        """The hyper-parameters this model was built with (scikit-learn style)."""
-        return {p: getattr(self, p) for p in self.param_names()}
+        """The hyper-parameters this model was built with (scikit-learn style).
+
+        A model saved before a hyper-parameter existed reports that parameter's default.
+        """
+        params = inspect.signature(type(self).__init__).parameters
+        return {p: getattr(self, p, params[p].default) for p in self.param_names()}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
