@@ -221,7 +221,8 @@ class EventNormalizer:
         if len(text) > self.limits.max_id_length:
             errors.append(f"{field}: longer than {self.limits.max_id_length} characters ({len(text)})")
             return None
-        if _CONTROL_CHARS.search(text) is not None:
+        # Printable ASCII has no control characters: the regex is only needed for the rest.
+        if not (text.isascii() and text.isprintable()) and _CONTROL_CHARS.search(text) is not None:
             errors.append(f"{field}: contains control characters")
             return None
         return text

@@ -16,6 +16,17 @@ def parse_timestamp(raw: str | int | float) -> float:
     """
     if isinstance(raw, str):
         text = raw.strip()
+        # Most clients send ISO text: try it first when it looks like a date (a failed
+        # float() costs an exception per event). "1e9" or "-5" still reach float() below.
+        if len(text) >= 10 and text[4:5] == "-":
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                parsed = None
+            if parsed is not None:
+                if parsed.tzinfo is None:
+                    parsed = parsed.replace(tzinfo=UTC)
+                return parsed.timestamp()
         try:
             return _scale_epoch(float(text))
         except ValueError:
