@@ -14,7 +14,9 @@ app = typer.Typer(help="Segment definitions and memberships.", no_args_is_help=T
 
 @app.command("apply")
 def apply(
-    file: Annotated[Path, typer.Argument(help="YAML or JSON: a list of segments with `name`, or name -> spec.")],
+    file: Annotated[
+        Path, typer.Argument(help="YAML or JSON: a list of segments with `name`, or name -> spec.")
+    ],
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -63,8 +65,12 @@ def evaluate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None
     with friendly_errors(), open_runtime(data_dir, database_url) as runtime:
         runtime.catch_up()  # the lake holds every event before features are computed from it
         with Progress(
-            TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=False,
+            TextColumn("{task.description:<12}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
         ) as bar:
             tasks: dict[str, Any] = {}
 
@@ -102,16 +108,12 @@ def learn(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Cluster people by their features and store the clusters as learnt segments."""
-    from attune.errors import ConfigError
+    from attune.segments.learning import learn_and_store
 
     with friendly_errors(), open_runtime(data_dir, database_url) as runtime:
-        try:
-            from attune.segments import learnt
-        except ImportError:
-            raise ConfigError("learnt segments are not available in this installation") from None
-        runtime.catch_up()
-        result = learnt.learn(runtime, method=method, k=k, prefix=prefix)
-        runtime.segments.set_learnt(result.specs, result.assignments)
-        for name, spec in sorted(result.specs.items()):
+        runtime.catch_up()  # the lake holds every event before features are computed from it
+        outcome = learn_and_store(runtime, method=method, k=k, prefix=prefix)
+        for name, spec in sorted(outcome.specs.items()):
             console.print(f"{name}: {runtime.segments.size(name)} members  {spec.get('description', '')}")
-        typer.echo(f"learnt {len(result.specs)} segments")
+        silhouette = outcome.clustering.silhouette
+        typer.echo(f"learnt {len(outcome.specs)} segments ({method}, silhouette {silhouette:.2f})")

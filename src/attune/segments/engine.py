@@ -843,6 +843,10 @@ class SegmentEngine:
                 self._evaluate(keys[start : start + 5000], now, "learnt")
             self.flush()
 
+    def learnt_confidences(self, name: str) -> dict[str, float]:
+        """The confidences learnt segment ``name`` was stored with (key -> confidence)."""
+        return dict(self._learnt.get(name, {}))
+
     # -- erasure ------------------------------------------------------------------------
     def erase(self, subject_key: str) -> None:
         """Remove a person from every segment and delete the history rows naming them."""

@@ -22,13 +22,22 @@ from attune.events.timestamps import iso
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the engine's lapse scheduler and webhook delivery while the app serves."""
-    engine = getattr(app.state.runtime, "segments", None)
+    """Run the engine's lapse scheduler and webhook delivery, and scheduled learning when
+    ``[segments] learn_every_hours`` is set, while the app serves."""
+    from attune.segments.learning import learning_for
+
+    runtime = app.state.runtime
+    engine = getattr(runtime, "segments", None)
+    learning = learning_for(runtime) if engine is not None else None
     if engine is not None:
         engine.start()
+    if learning is not None:
+        learning.start()
     try:
         yield
     finally:
+        if learning is not None:
+            learning.stop(timeout=1.0)
         if engine is not None:
             engine.stop()
 
@@ -39,7 +48,7 @@ router = APIRouter(tags=["segments"], lifespan=lifespan)
 class SegmentIn(BaseModel):
     """``PUT /v1/segments/{name}`` body (documentation; the body is validated by the domain)."""
 
-    rule: str = Field(..., description='A rule such as count(view, window=7d) >= 3 (see DESIGN.md).')
+    rule: str = Field(..., description="A rule such as count(view, window=7d) >= 3 (see DESIGN.md).")
     priority: int = Field(0, description="Within a group, the highest priority matching segment wins.")
     group: str | None = Field(None, description="Exclusive group: a person holds one segment of it.")
     description: str = Field("", description="What the segment is for.")
@@ -105,7 +114,9 @@ def _segment_out(engine: Any, name: str) -> dict[str, Any]:
     "/v1/segments/{name}",
     response_model=SegmentOut,
     dependencies=[AdminKey],
-    openapi_extra={"requestBody": {"content": {"application/json": {"schema": SegmentIn.model_json_schema()}}}},
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"schema": SegmentIn.model_json_schema()}}}
+    },
 )
 async def put_segment(name: str, request: Request) -> JSONResponse:
     """Create or replace a segment; everyone is re-evaluated against it before the answer.
