@@ -94,7 +94,7 @@ def test_planted_groups_come_back_as_segments(make_runtime, method: str) -> None
 
 def test_memberships_with_confidence_are_served_and_relearning_replaces(client: TestClient) -> None:
     runtime = client.app.state.runtime
-    events, truth = planted_events(20, seed=1)
+    events, _ = planted_events(20, seed=1)
     ingest(runtime, events)
     outcome = learn_and_store(runtime, method="gmm", prefix="cluster", as_of=NOW)
     assert outcome.clustering.k == 3
