@@ -8,22 +8,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from attune.api.app import create_app
-from attune.privacy.services import Privacy, install
+from attune.privacy.services import Privacy
 from attune.runtime import Runtime
 
 
 @pytest.fixture
 def private_runtime(make_runtime: Callable[..., Runtime]) -> Runtime:
-    """A runtime with pseudonymization on and the privacy step wired into ingestion."""
-    runtime = make_runtime(privacy={"pseudonymize": True}, lake={"flush_events": 1})
-    install(runtime)
-    return runtime
+    """A runtime with pseudonymization on (the privacy step is part of every runtime's ingestion)."""
+    return make_runtime(privacy={"pseudonymize": True}, lake={"flush_events": 1})
 
 
 @pytest.fixture
 def privacy(private_runtime: Runtime) -> Privacy:
     """The privacy services of ``private_runtime``."""
-    return private_runtime.privacy  # type: ignore[attr-defined]
+    return private_runtime.privacy
 
 
 @pytest.fixture

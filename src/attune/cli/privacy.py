@@ -23,10 +23,9 @@ def export(
 ) -> None:
     """Print everything held about USER as JSON."""
     from attune.privacy.rights import export_person
-    from attune.privacy.services import privacy_of
 
     with friendly_errors(), open_runtime(data_dir, database_url) as runtime:
-        privacy = privacy_of(runtime)
+        privacy = runtime.privacy
         runtime.catch_up()
         data = export_person(runtime, privacy, user_id, privacy.export_hooks)
         privacy.audit.append("cli", "person.export", privacy.subject_keys.user(user_id), {"events": len(data["events"])})
@@ -41,10 +40,9 @@ def export(
 @privacy_app.command("erase")
 def erase(user_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Erase USER everywhere: log, profiles, consent, lake files, data keys."""
-    from attune.privacy.services import privacy_of
 
     with friendly_errors(), open_runtime(data_dir, database_url) as runtime:
-        privacy = privacy_of(runtime)
+        privacy = runtime.privacy
         runtime.catch_up()
         done = privacy.erasure.erase(user_id)
         privacy.audit.append("cli", "person.erase", "(erased)", {"records": done.counts})
@@ -55,10 +53,9 @@ def erase(user_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = No
 def sweep(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Apply the retention periods set in the privacy section (retention_days)."""
     from attune.privacy.retention import sweep as run_sweep
-    from attune.privacy.services import privacy_of
 
     with friendly_errors(), open_runtime(data_dir, database_url) as runtime:
-        report = run_sweep(runtime, privacy_of(runtime))
+        report = run_sweep(runtime, runtime.privacy)
         console.print("swept: " + (", ".join(f"{k} {v}" for k, v in report.removed.items()) or "nothing configured"))
 
 
@@ -67,13 +64,12 @@ def rekey(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Add a new pseudonym key and move every stored subject to it (then run `attune replay` for the lake)."""
     from attune.privacy.keyring import add_key
     from attune.privacy.pseudonym import rekey as run_rekey
-    from attune.privacy.services import privacy_of
 
     with friendly_errors():
         with open_runtime(data_dir, database_url) as runtime:
             key_id = add_key(runtime.settings.data_dir, "pseudonym")
         with open_runtime(data_dir, database_url) as runtime:
-            privacy = privacy_of(runtime)
+            privacy = runtime.privacy
             if privacy.pseudonymizer is None:
                 console.print("pseudonymization is off; the new key will be used when it is switched on")
                 return
@@ -86,13 +82,12 @@ def rekey(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
 def rotate_master_key(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Add a new master key to the keyring file and re-wrap every data key under it."""
     from attune.privacy.keyring import add_key
-    from attune.privacy.services import privacy_of
 
     with friendly_errors():
         with open_runtime(data_dir, database_url) as runtime:
             key_id = add_key(runtime.settings.data_dir, "master")
         with open_runtime(data_dir, database_url) as runtime:
-            privacy = privacy_of(runtime)
+            privacy = runtime.privacy
             count = privacy.person_keys.rotate_master()
             privacy.audit.append("cli", "key.master.rotate", key_id, {"rewrapped": count})
             console.print(f"new master key {key_id}; {count} data keys re-wrapped")
@@ -101,10 +96,9 @@ def rotate_master_key(data_dir: DataDir = None, database_url: DatabaseUrl = None
 @audit_app.command("verify")
 def verify(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Check the audit chain; exit 1 naming every edited or removed entry."""
-    from attune.privacy.services import privacy_of
 
     with friendly_errors(), open_runtime(data_dir, database_url) as runtime:
-        result = privacy_of(runtime).audit.verify()
+        result = runtime.privacy.audit.verify()
     if result.ok:
         console.print(f"audit log intact: {result.entries} entries")
         return

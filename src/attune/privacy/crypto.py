@@ -222,7 +222,7 @@ class PersonKeys:
                 changed += 1
         return changed
 
-    def rename(self, conn, old: str, new: str) -> None:  # noqa: ANN001 - Connection
+    def rename(self, conn, old: str, new: str) -> None:
         """Move a data key to a new subject key (pseudonym re-keying), inside ``conn``'s transaction."""
         conn.execute(update(person_keys).where(person_keys.c.subject_key == old).values(subject_key=new))
         with self._lock:

@@ -128,7 +128,7 @@ def load_keyring(settings: Settings, *, create: bool = False) -> Keyring:
     if privacy.pseudonym_keys:
         for kid, value in privacy.pseudonym_keys.items():
             ring.pseudonym_keys[kid] = _unb64(value, f"privacy.pseudonym_keys.{kid}")
-        ring.pseudonym_current = privacy.pseudonym_key_id or sorted(privacy.pseudonym_keys)[-1]
+        ring.pseudonym_current = privacy.pseudonym_key_id or max(privacy.pseudonym_keys)
     elif privacy.pseudonym_key_id:
         ring.pseudonym_current = privacy.pseudonym_key_id
     if ring.pseudonym_current and ring.pseudonym_current not in ring.pseudonym_keys:

@@ -11,12 +11,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select
 
 from attune.storage.tables import consumer_offsets, events, profiles
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,7 +29,7 @@ class SweepReport:
     removed: dict[str, int] = field(default_factory=dict)
 
 
-def sweep(runtime, privacy, now: float | None = None) -> SweepReport:  # noqa: ANN001 - Runtime, Privacy
+def sweep(runtime, privacy, now: float | None = None) -> SweepReport:
     """Apply every configured retention period once."""
     now = time.time() if now is None else now
     days = privacy.settings.privacy.retention_days
@@ -50,8 +53,8 @@ def sweep(runtime, privacy, now: float | None = None) -> SweepReport:  # noqa: A
             try:
                 privacy.erasure.erase(raw)
                 count += 1
-            except Exception:  # noqa: BLE001 - one person failing must not stop the sweep
-                continue
+            except Exception:
+                log.exception("retention sweep: erasing an inactive person failed; continuing")
         report.removed["inactive_profiles"] = count
     if "audit" in days:
         report.removed["audit"] = privacy.audit.sweep(now - days["audit"] * 86400)

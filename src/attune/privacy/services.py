@@ -3,11 +3,15 @@
 ``Privacy.open(settings, engine, subject_keys)`` builds keyring, person keys, pseudonyms,
 consent, the ingest transform, erasure and audit. When pseudonymization is on it configures
 the given :class:`SubjectKeys` in place, so every component already holding that object
-(log, consumers, reader) stores pseudonyms from then on.
+(log, consumers, reader) stores pseudonyms from then on. ``Runtime.open`` builds it right
+after the subject keys, guards the ingest service with it (:meth:`Privacy.guard`) and has
+erasure flush the pipeline first (:meth:`Privacy.flush_before_erasure`); everything else
+reaches it as ``runtime.privacy``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +29,9 @@ from attune.profiles.identity import SubjectKeys
 from attune.settings import Settings
 
 if TYPE_CHECKING:
-    from attune.runtime import Runtime
+    from attune.consumers.pipeline import Pipeline
+    from attune.events.model import Event
+    from attune.ingest.service import IngestService, Rejection
 
 
 @dataclass
@@ -87,39 +93,32 @@ class Privacy:
             audit=AuditLog(engine, settings.data_dir / HEAD_FILE),
         )
 
+    def guard(self, ingest: IngestService) -> IngestService:
+        """Route ``ingest.prepare`` through the privacy transform; return ``ingest``.
 
-def privacy_of(runtime: Runtime) -> Privacy:
-    """The runtime's privacy services (built on first use until ``Runtime.open`` builds them)."""
-    existing = getattr(runtime, "privacy", None)
-    if existing is None:
-        existing = install(runtime)
-    return existing
+        Every ingestion path (API, pixel, Segment, importers) prepares through this method,
+        so nothing reaches the log unminimized. (Wrapping rather than a constructor hook:
+        the ingest service has no transform parameter yet.)
+        """
+        original = ingest.prepare
 
+        def prepare(
+            raw_events: Sequence[Any], *, source: str | None = None, now: float | None = None
+        ) -> tuple[list[Event], list[int], list[Rejection]]:
+            good, positions, rejected = original(raw_events, source=source, now=now)
+            return filter_batch(self, good, positions, rejected)
 
-def install(runtime: Runtime) -> Privacy:
-    """Wire privacy into an open runtime: the ingest transform and the lake flush before erasure.
+        ingest.prepare = prepare  # type: ignore[method-assign]
+        return ingest
 
-    Until the coordinator moves this into ``Runtime.open``/``IngestService``, this wraps
-    ``runtime.ingest.prepare`` so every ingestion path (API, pixel, Segment, importers) passes
-    through :class:`PrivacyTransform`.
-    """
-    privacy = Privacy.open(runtime.settings, runtime.engine, runtime.subject_keys)
-    runtime.privacy = privacy  # type: ignore[attr-defined]
-    ingest = runtime.ingest
-    original = ingest.prepare
+    def flush_before_erasure(self, pipeline: Pipeline) -> None:
+        """Have erasure flush every consumer's buffers before it rewrites files (the lake)."""
 
-    def prepare(raw_events, *, source=None, now=None):  # noqa: ANN001, ANN202 - same signature as wrapped
-        good, positions, rejected = original(raw_events, source=source, now=now)
-        return filter_batch(privacy, good, positions, rejected)
+        def flush_consumers() -> None:
+            for runner in pipeline.runners:
+                runner.flush()
 
-    ingest.prepare = prepare  # type: ignore[method-assign]
-
-    def flush_consumers() -> None:
-        for runner in runtime.pipeline.runners:
-            runner.flush()
-
-    privacy.erasure.before_files.append(flush_consumers)
-    return privacy
+        self.erasure.before_files.append(flush_consumers)
 
 
 def filter_batch(privacy: Privacy, good: list, positions: list[int], rejected: list) -> tuple[list, list[int], list]:

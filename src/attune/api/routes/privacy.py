@@ -14,7 +14,6 @@ from attune.api.responses import JSONResponse
 from attune.auth.keys import ApiKey
 from attune.errors import ValidationFailed
 from attune.privacy.rights import export_person
-from attune.privacy.services import privacy_of
 
 router = APIRouter(prefix="/v1/users", tags=["privacy"])
 
@@ -52,7 +51,7 @@ class ErasureOut(BaseModel):
     erased: dict[str, int]
 
 
-def _consent_answer(privacy, user_id: str) -> dict[str, Any]:  # noqa: ANN001 - Privacy
+def _consent_answer(privacy, user_id: str) -> dict[str, Any]:
     key = privacy.subject_keys.user(user_id)
     keys = privacy.erasure.subject_keys_of(user_id) or [key]
     return {"user_id": user_id, "purposes": privacy.consent.current(key), "history": privacy.consent.history(keys)}
@@ -74,7 +73,7 @@ async def put_consent(user_id: str, request: Request, key: ApiKey = AdminKey) ->
         raise ValidationFailed("unknown fields", errors=[f"{name}: unknown field" for name in unknown])
     if not isinstance(user_id, str) or not user_id.strip() or "\x00" in user_id or len(user_id) > 256:
         raise ValidationFailed("invalid user id", errors=["user_id: 1 to 256 characters, no NUL"])
-    privacy = privacy_of(runtime)
+    privacy = runtime.privacy
 
     def work() -> dict[str, Any]:
         changes = privacy.consent.set(user_id, body.get("purposes"), body.get("source"))
@@ -90,7 +89,7 @@ async def put_consent(user_id: str, request: Request, key: ApiKey = AdminKey) ->
 @router.get("/{user_id}/consent", response_model=ConsentOut, dependencies=[ReadKey])
 async def get_consent(user_id: str, request: Request) -> JSONResponse:
     """Current consent per purpose (decided or default) and the full history."""
-    privacy = privacy_of(request.app.state.runtime)
+    privacy = request.app.state.runtime.privacy
     return JSONResponse(await run_in_threadpool(_consent_answer, privacy, user_id))
 
 
@@ -98,7 +97,7 @@ async def get_consent(user_id: str, request: Request) -> JSONResponse:
 async def get_export(user_id: str, request: Request, key: ApiKey = AdminKey) -> JSONResponse:
     """Everything held about the person, as readable JSON (404 when nothing is)."""
     runtime = request.app.state.runtime
-    privacy = privacy_of(runtime)
+    privacy = runtime.privacy
 
     def work() -> dict[str, Any]:
         runtime.pipeline.wait_for(runtime.log.head())
@@ -114,7 +113,7 @@ async def get_export(user_id: str, request: Request, key: ApiKey = AdminKey) -> 
 async def delete_user(user_id: str, request: Request, key: ApiKey = AdminKey) -> JSONResponse:
     """Erase the person everywhere (log, profiles, consent, lake, keys); 404 when nothing is held."""
     runtime = request.app.state.runtime
-    privacy = privacy_of(runtime)
+    privacy = runtime.privacy
 
     def work() -> dict[str, Any]:
         runtime.pipeline.wait_for(runtime.log.head())
