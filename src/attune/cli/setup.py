@@ -6,6 +6,7 @@ import typer
 
 from attune.auth.keys import parse_scopes
 from attune.cli.context import console
+from attune.privacy.keyring import create_keyring
 from attune.runtime import Runtime
 from attune.settings import CONFIG_FILE_NAME, Settings
 
@@ -29,13 +30,60 @@ session_timeout_seconds = 1800
 popularity_half_life_days = 14.0
 """
 
+#: Appended for a new store: ids are stored as keyed pseudonyms from the first event on.
+#: (Not for a data directory that already holds a store: its stored keys are raw ids, and
+#: switching would split every existing person in two; `attune privacy rekey` does not convert.)
+PRIVACY_TEMPLATE = """
+[privacy]
+# User and anonymous ids are stored as HMAC-SHA256 pseudonyms under the keys in keyring.json
+# (mode 0600, created by `attune init`; back it up apart from the data: without it, raw ids
+# and encrypted personal fields cannot be read).
+pseudonymize = true
+# consent_mode = "opt-out"            # or "opt-in": the default for purposes without a decision
+# pii_action = "remove"               # or "hash": e-mails, phones and card numbers in free text
+# retention_days = { raw_events = 395, inactive_profiles = 730, audit = 2190 }
+"""
+
+
+def _store_is_empty(settings: Settings) -> bool:
+    """Whether the store holds no events and no profiles yet (or does not exist)."""
+    from sqlalchemy import func, inspect, select
+
+    from attune.storage.engine import make_engine
+    from attune.storage.tables import events, profiles
+
+    if settings.database_url is None and not (settings.data_dir / "attune.db").exists():
+        return True
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        names = set(inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            return not any(
+                table.name in names and conn.execute(select(func.count()).select_from(table)).scalar()
+                for table in (events, profiles)
+            )
+    finally:
+        engine.dispose()
+
 
 def initialize(settings: Settings) -> None:
-    """Create everything a new installation needs; print the admin key once."""
+    """Create everything a new installation needs; print the admin key once.
+
+    A new installation gets a configuration file with pseudonymization on and a keyring
+    (master and pseudonym keys) made before the store is first opened, so no id is ever
+    stored in clear.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     config = settings.data_dir / CONFIG_FILE_NAME
     if not config.exists():
-        config.write_text(CONFIG_TEMPLATE)
+        new_store = _store_is_empty(settings)
+        config.write_text(CONFIG_TEMPLATE + (PRIVACY_TEMPLATE if new_store else ""))
+        if new_store:
+            # The settings were read before the file existed: apply what it now says.
+            settings = settings.model_copy(
+                update={"privacy": settings.privacy.model_copy(update={"pseudonymize": True})}
+            )
+    create_keyring(settings.data_dir)
     runtime = Runtime.open(settings)
     try:
         if any(k.allows("admin") and k.revoked_at is None for k in runtime.keys.list()):
