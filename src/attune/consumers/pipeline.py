@@ -43,8 +43,8 @@ class Pacing:
     bulk_batch: int = 5000
     bulk_interval: float = 1.0
     busy_window: float = 1.0
-    realtime_rest_ratio: float = 2.0
-    bulk_rest_ratio: float = 4.0
+    realtime_rest_ratio: float = 4.0
+    bulk_rest_ratio: float = 8.0
     max_rest: float = 1.0
 
     def rest(self, *, realtime: bool, busy: bool, full: bool, took: float, since_start: float) -> float:
