@@ -9,7 +9,6 @@ US (``us0``…) 8 comedy items. Two catalog items have no interactions at all (`
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import numpy as np
 
@@ -30,10 +29,22 @@ def shop_events() -> list[dict]:
     for country, prefix, letter in (("fr", "fr", "d"), ("us", "us", "c")):
         for n in range(30):
             user = f"{prefix}{n}"
-            events.append({"type": "identify", "user_id": user, "traits": {"country": country}, "timestamp": TRAINED_AT - DAY})
+            events.append(
+                {
+                    "type": "identify",
+                    "user_id": user,
+                    "traits": {"country": country},
+                    "timestamp": TRAINED_AT - DAY,
+                }
+            )
             for k, i in enumerate(rng.permutation(20)[:8]):
                 events.append(
-                    {"type": "view", "user_id": user, "item_id": f"{letter}{int(i):02d}", "timestamp": TRAINED_AT - DAY + 60 * k}
+                    {
+                        "type": "view",
+                        "user_id": user,
+                        "item_id": f"{letter}{int(i):02d}",
+                        "timestamp": TRAINED_AT - DAY + 60 * k,
+                    }
                 )
     return [{"event_id": f"shop{n}", **e} for n, e in enumerate(events)]
 
@@ -61,6 +72,8 @@ def build_shop(runtime: Runtime, model: str) -> Runtime:
 
 def send(runtime: Runtime, events: list[dict]) -> None:
     """Ingest events stamped now and bring the consumers up to date (read-your-writes)."""
-    report = runtime.ingest.ingest([{"event_id": f"live-{time.time_ns()}-{n}", **e} for n, e in enumerate(events)])
+    report = runtime.ingest.ingest(
+        [{"event_id": f"live-{time.time_ns()}-{n}", **e} for n, e in enumerate(events)]
+    )
     assert not report.rejected, report.rejected
     runtime.catch_up()

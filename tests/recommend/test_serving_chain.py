@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from serving_shop import genre, send
+
 from attune.recommend.coldstart import StaticSegments
 from attune.runtime import Runtime
-
-from serving_shop import genre, send
 
 
 def test_trained_people_get_their_taste_with_a_reason_from_their_history(shop: Runtime) -> None:
@@ -17,7 +17,9 @@ def test_trained_people_get_their_taste_with_a_reason_from_their_history(shop: R
         assert [genre(i.item_id) for i in result.items] == [wanted] * 5
         seen = service.users.get(user).seen
         assert seen.isdisjoint(i.item_id for i in result.items)
-        titles = {f"because you viewed {('Drama' if s.startswith('d') else 'Comedy')} {int(s[1:])}" for s in seen}
+        titles = {
+            f"because you viewed {('Drama' if s.startswith('d') else 'Comedy')} {int(s[1:])}" for s in seen
+        }
         assert all(i.reason in titles for i in result.items), [i.reason for i in result.items]
 
 
@@ -88,7 +90,9 @@ def test_similar_items_for_new_items_come_from_content(shop: Runtime) -> None:
     answer = shop.recommendations.similar_to("c99", k=4)
     assert answer["model"] == "content"
     assert [genre(i["item_id"]) for i in answer["items"]] == ["comedy"] * 4
-    assert all(i["reason"] == "similar content to Comedy brand new (no interactions yet)" for i in answer["items"])
+    assert all(
+        i["reason"] == "similar content to Comedy brand new (no interactions yet)" for i in answer["items"]
+    )
 
 
 def test_similar_items_from_the_model_stay_in_genre(shop: Runtime) -> None:

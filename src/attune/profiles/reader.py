@@ -128,14 +128,20 @@ class ProfileReader:
         with self.engine.connect() as conn:
             aliased = set(conn.execute(select(identity_links.c.alias_key)).scalars())
             people: dict[str, dict[str, Any]] = {}
-            for key, traits in conn.execute(select(profiles.c.user_key, profiles.c.traits).order_by(profiles.c.last_seen.desc())):
+            for key, traits in conn.execute(
+                select(profiles.c.user_key, profiles.c.traits).order_by(profiles.c.last_seen.desc())
+            ):
                 if len(people) >= limit:
                     break
                 if self.keys.is_user(key) and key not in aliased:
                     people[key] = plain(dict(traits or {}))
             events: dict[str, list[Interaction]] = {key: [] for key in people}
             query = select(
-                interactions.c.user_key, interactions.c.item_id, interactions.c.type, interactions.c.ts, interactions.c.value
+                interactions.c.user_key,
+                interactions.c.item_id,
+                interactions.c.type,
+                interactions.c.ts,
+                interactions.c.value,
             ).order_by(interactions.c.ts, interactions.c.event_offset)
             for key, item_id, kind, ts, value in conn.execution_options(yield_per=50_000).execute(query):
                 found = events.get(key)
@@ -155,9 +161,11 @@ class ProfileReader:
             row = conn.execute(select(profiles).where(profiles.c.user_key == key)).mappings().first()
             if row is None:
                 raise NotFound(f"no profile for user {user_id!r}")
-            aliases = conn.execute(
-                select(identity_links.c.alias_key).where(identity_links.c.canonical_key == key)
-            ).scalars().all()
+            aliases = (
+                conn.execute(select(identity_links.c.alias_key).where(identity_links.c.canonical_key == key))
+                .scalars()
+                .all()
+            )
             recent = conn.execute(
                 select(interactions.c.item_id, interactions.c.type, interactions.c.ts, interactions.c.value)
                 .where(interactions.c.user_key == key)
@@ -168,7 +176,9 @@ class ProfileReader:
         return Profile(
             user_id=self.keys.display_id(key),
             traits=plain(traits),
-            trait_sources={n: {"source": r.get("source"), "updated_at": iso(r.get("ts", 0))} for n, r in traits.items()},
+            trait_sources={
+                n: {"source": r.get("source"), "updated_at": iso(r.get("ts", 0))} for n, r in traits.items()
+            },
             first_seen=row["first_seen"],
             last_seen=row["last_seen"],
             event_counts=dict(row["event_counts"] or {}),
@@ -186,7 +196,9 @@ class ProfileReader:
             return set()
         with self.engine.connect() as conn:
             return set(
-                conn.execute(select(interactions.c.item_id).where(interactions.c.user_key == key).distinct()).scalars()
+                conn.execute(
+                    select(interactions.c.item_id).where(interactions.c.user_key == key).distinct()
+                ).scalars()
             )
 
     def exists(self, key: str) -> bool:
@@ -194,4 +206,7 @@ class ProfileReader:
         if "\x00" in key:
             return False
         with self.engine.connect() as conn:
-            return conn.execute(select(profiles.c.user_key).where(profiles.c.user_key == key)).first() is not None
+            return (
+                conn.execute(select(profiles.c.user_key).where(profiles.c.user_key == key)).first()
+                is not None
+            )

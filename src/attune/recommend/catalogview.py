@@ -96,7 +96,9 @@ class CatalogSnapshot:
                     self._content = (ids, {i: n for n, i in enumerate(ids)}, sp.csr_matrix(matrix))
         return self._content
 
-    def content_similar(self, item_ids: Iterable[str], exclude: Iterable[str] = ()) -> list[tuple[str, float, str]]:
+    def content_similar(
+        self, item_ids: Iterable[str], exclude: Iterable[str] = ()
+    ) -> list[tuple[str, float, str]]:
         """Catalog items by content similarity to ``item_ids``: (item, score, most similar source), best first."""
         ids, index, matrix = self.content()
         sources = [i for i in dict.fromkeys(item_ids) if i in index]
@@ -166,9 +168,7 @@ class CatalogView:
             query = query.where(items_table.c.updated_at >= self._high_water)
         with self.catalog.engine.connect() as conn:
             rows = conn.execute(query).all()
-        if previous is not None and all(
-            previous.attributes.get(i) == (a or {}) for i, a, _ in rows
-        ):
+        if previous is not None and all(previous.attributes.get(i) == (a or {}) for i, a, _ in rows):
             return previous
         attributes = dict(previous.attributes) if previous is not None else {}
         categories = dict(previous.categories) if previous is not None else {}

@@ -131,7 +131,9 @@ class GroupPopularity:
         """Popular items among the trained members of segment ``name``."""
         key = ("segment", name)
         if key not in self._lists:
-            rows = np.array(sorted({self.user_index[m] for m in members if m in self.user_index}), dtype=np.int64)
+            rows = np.array(
+                sorted({self.user_index[m] for m in members if m in self.user_index}), dtype=np.int64
+            )
             if len(rows) < self.config.min_group_size:
                 self._lists[key] = ([], np.zeros(0))
             return self.popular(rows, key)
@@ -154,7 +156,9 @@ class GroupPopularity:
                         groups.setdefault((name, label), []).append(row)
         self._traits = {k: np.array(sorted(v), dtype=np.int64) for k, v in groups.items()}
 
-    def for_traits(self, engine: Engine, traits: Mapping[str, Any]) -> tuple[str, list[str], np.ndarray] | None:
+    def for_traits(
+        self, engine: Engine, traits: Mapping[str, Any]
+    ) -> tuple[str, list[str], np.ndarray] | None:
         """(group description, items, scores) for the most specific large-enough group, or None."""
         labels = [
             (name, label)

@@ -62,16 +62,16 @@ class PopularityRanker:
         computes the next one, so requests never queue behind the recomputation.
         """
         ranking = self._ranking
-        if ranking is not None and time.monotonic() - self._computed_at >= self.cache_seconds:
-            if self._lock.acquire(blocking=False):
-                threading.Thread(target=self._refresh_then_release, daemon=True, name="popularity").start()
+        stale = ranking is not None and time.monotonic() - self._computed_at >= self.cache_seconds
+        if stale and self._lock.acquire(blocking=False):
+            threading.Thread(target=self._refresh_then_release, daemon=True, name="popularity").start()
         return ranking
 
     def _refresh_then_release(self) -> None:
         try:
             self._ranking = self._compute()
             self._computed_at = time.monotonic()
-        except Exception:  # noqa: BLE001 - serving goes on with the previous ranking
+        except Exception:
             log.exception("could not recompute popularity")
         finally:
             self._lock.release()

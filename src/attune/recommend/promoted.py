@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 from attune.recommend.coldstart import ColdStartConfig
 from attune.recommend.scoring import ServingModel
-from attune.training.artifacts import ModelBundle, load_artifact
+from attune.training.artifacts import ModelBundle, load_artifact, read_manifest
 from attune.training.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,9 @@ class PromotedModelCache:
 
     def serving(self) -> ServingModel | None:
         """The prepared model to serve with now; starts a background registry check when due."""
-        if time.monotonic() - self._checked_at >= self.check_seconds and self._checking.acquire(blocking=False):
+        if time.monotonic() - self._checked_at >= self.check_seconds and self._checking.acquire(
+            blocking=False
+        ):
             self._checked_at = time.monotonic()
             threading.Thread(target=self._check_then_release, daemon=True, name="model-check").start()
         return self._serving
@@ -82,13 +85,15 @@ class PromotedModelCache:
     def _check(self) -> None:
         try:
             promoted = self.registry.promoted()
-        except Exception:  # noqa: BLE001 - serving goes on with what it has
+        except Exception:
             log.exception("could not read the model registry")
             return
         if promoted is None:
             self._serving = None
             return
-        if (self._bundle is not None and self._bundle.version == promoted.version) or self._wanted == promoted.version:
+        if (
+            self._bundle is not None and self._bundle.version == promoted.version
+        ) or self._wanted == promoted.version:
             return
         if not self._loading.acquire(blocking=False):
             return
@@ -113,8 +118,17 @@ class PromotedModelCache:
             serving = ServingModel(
                 bundle, data_to, fold_in_min_items=self.fold_in_min_items, cold_start=self.cold_start
             )
-        except Exception:  # noqa: BLE001 - a bad artifact must not take serving down
-            log.exception("could not load model %s from %s; serving stays on the previous model", version, path)
+        except Exception:
+            log.exception(
+                "could not load model %s from %s; serving stays on the previous model", version, path
+            )
             return
         self._serving = serving  # a single reference assignment: requests see old or new, never half
         log.info("serving model %s (%s)", version, bundle.name)
+        if serving.wants_ann:
+            try:
+                tag = str(read_manifest(Path(path)).get("sha256", ""))[:16]
+                serving.build_ann(Path(path), tag)
+                log.info("model %s now answers top-k from its ANN graphs", version)
+            except Exception:
+                log.exception("could not build the ANN graphs of model %s", version)

@@ -21,9 +21,12 @@ How a person is served (``UserView.mode``):
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,12 +35,30 @@ import scipy.sparse as sp
 from attune.errors import ValidationFailed
 from attune.recommend.catalogview import CatalogSnapshot
 from attune.recommend.coldstart import ColdStartConfig, GroupPopularity
-from attune.recommend.models.ann import VectorModel
+from attune.recommend.filters import Filters
+from attune.recommend.models.ann import ItemIndex, VectorModel
 from attune.recommend.signals import DEFAULT_EVENT_WEIGHTS
 from attune.recommend.usercache import UserState
 from attune.training.artifacts import ModelBundle
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+log = logging.getLogger(__name__)
+
+
+def _restore_index(path: Path, size: int) -> ItemIndex | None:
+    """A saved graph, memory-mapped; ``None`` when it cannot be read or does not fit."""
+    from usearch.index import Index
+
+    try:
+        index = Index.restore(str(path), view=True)
+    except Exception:  # noqa: BLE001 - a damaged cache is rebuilt
+        return None
+    if index is None or len(index) != size:
+        return None
+    restored = ItemIndex.__new__(ItemIndex)
+    restored.size = size
+    restored.index = index
+    return restored
 
 
 @dataclass
@@ -51,7 +72,9 @@ class UserView:
     row: sp.csr_matrix | None = None  # interaction row (other models)
 
 
-def event_weight(kind: str, value: float | None, weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS) -> float:
+def event_weight(
+    kind: str, value: float | None, weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS
+) -> float:
     """Fold-in weight of one event (ratings scaled around the neutral 2.5 of a 1-5 scale)."""
     if kind == "rating" and value is not None:
         return weights.get("rating", 3.0) * (float(value) - 2.5) / 2.5
@@ -83,18 +106,40 @@ class ServingModel:
         self.n_items = len(self.item_ids)
         self.vectors: np.ndarray | None = None
         self.unit: np.ndarray | None = None
+        #: True once the ANN graphs are ready (see :meth:`build_ann`); exact scoring until then.
         self.use_ann = False
+        self.wants_ann = False
         if isinstance(model, VectorModel):
             self.vectors = np.ascontiguousarray(model._item_vectors(), dtype=np.float32)
             self.unit = np.ascontiguousarray(model._unit_vectors(), dtype=np.float32)
-            self.use_ann = model._use_ann()
-            if self.use_ann:  # build both graphs now (in the loader thread), not in a request
-                model._index("score")
-                model._index("similar")
+            self.wants_ann = model._use_ann()
         self.groups = GroupPopularity.of_model(model, cold_start or ColdStartConfig())
         self._local = threading.local()
         self._per_catalog: dict[Any, Any] = {}
         self._similarity_ok = True
+
+    def build_ann(self, cache_dir: Path | None = None, tag: str = "") -> None:
+        """Build both HNSW graphs (scores, similarity), or load them from ``cache_dir``; then use them.
+
+        Runs in the loader's background thread after the model is already serving (exactly,
+        meanwhile): a 100,000-item graph takes tens of seconds to build on a busy machine, so
+        the built graphs are saved beside the artifact and memory-mapped on later starts.
+        """
+        if not self.wants_ann or self.vectors is None or self.unit is None:
+            return
+        indexes = self.model.__dict__.setdefault("_ann_indexes", {})
+        for kind, vectors in (("score", self.vectors), ("similar", self.unit)):
+            path = cache_dir / f"serving-ann-{kind}-{tag}.usearch" if cache_dir is not None else None
+            index = _restore_index(path, len(vectors)) if path is not None and path.is_file() else None
+            if index is None:
+                index = ItemIndex(vectors)
+                if path is not None:
+                    try:
+                        index.index.save(str(path))
+                    except Exception:  # noqa: BLE001 - a read-only artifact directory: no cache
+                        log.warning("could not save the ANN graph to %s", path)
+            indexes[kind] = index
+        self.use_ann = True
 
     # -- per-person ----------------------------------------------------------------------
     def view(self, state: UserState) -> UserView:
@@ -114,7 +159,10 @@ class ServingModel:
         fresh_known = [e for e in fresh if e.item_id in index]
         known_items = list(dict.fromkeys(e.item_id for e in fresh_known))
         liked = [index[i] for i in known_items]
-        sources = np.array(liked[-50:] if not trained else [index[i] for i in state.items if i in index][-50:], dtype=np.int64)
+        sources = np.array(
+            liked[-50:] if not trained else [index[i] for i in state.items if i in index][-50:],
+            dtype=np.int64,
+        )
         if not self.personalized:
             return UserView("cold" if not state.items else "content", seen, sources)
         if trained and not fresh_known:
@@ -198,13 +246,137 @@ class ServingModel:
             return None
         return np.stack([np.asarray(self.model._similar(int(r)), dtype=np.float32)[cols] for r in rows])
 
+    def rank(
+        self,
+        view: UserView,
+        pool: int,
+        filters: Filters,
+        catalog: CatalogSnapshot,
+        boosts: Sequence[tuple[frozenset[str], float]] = (),
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``pool`` best allowed items for ``view``: (model indices, scores), best first.
+
+        From the ANN graphs when they are ready and no category restricts the candidates (a
+        filter that leaves too few candidates falls back to exact scoring), else one
+        matrix-vector product over every item in a reused buffer.
+        """
+        if (
+            self.use_ann
+            and view.vector is not None
+            and view.vector.dtype == np.float32
+            and not filters.categories
+        ):
+            found = self._ann_top(view, pool, filters, catalog, boosts)
+            if found is not None:
+                return found
+        scores = self.scores(view)
+        self.boost(scores, catalog, boosts)
+        self.block(scores, view.seen, filters, catalog)
+        idx = top_indices(scores, pool)
+        return idx, scores[idx].astype(np.float64)  # a copy: the buffer is reused
+
+    def _ann_top(
+        self,
+        view: UserView,
+        pool: int,
+        filters: Filters,
+        catalog: CatalogSnapshot,
+        boosts: Sequence[tuple[frozenset[str], float]],
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Top candidates from the ANN graph; ``None`` when filters leave too few (use exact scoring)."""
+        unavailable = self.unavailable(catalog)
+        blocked = set(view.seen.tolist()) | set(self.indices(filters.exclude).tolist())
+        wanted = pool + len(blocked) + min(len(unavailable), 1000) + 10
+        kind = "similar" if view.mode == "session" else "score"
+        keys, sims = self.model._index(kind).search(view.vector, wanted)
+        excluded_cats = (
+            self.in_categories(catalog, filters.exclude_categories) if filters.exclude_categories else None
+        )
+        unavailable_set = self._unavailable_set(catalog)
+        out_idx: list[int] = []
+        out_val: list[float] = []
+        for j, s in zip(keys[0].tolist(), sims[0].tolist(), strict=True):
+            if (
+                j < 0
+                or j in blocked
+                or j in unavailable_set
+                or (excluded_cats is not None and excluded_cats[j])
+            ):
+                continue
+            out_idx.append(j)
+            out_val.append(s)
+            if len(out_idx) >= pool:
+                break
+        if len(out_idx) < pool and len(out_idx) < self.n_items - len(blocked) - len(unavailable_set):
+            return None
+        idx, values = np.array(out_idx, dtype=np.int64), np.array(out_val, dtype=np.float32)
+        if boosts:
+            # Only the graph's candidates are boosted here: with a strong boost the exact path
+            # (a category filter) is the one that reaches every boosted item.
+            self.boost_candidates(idx, values, catalog, boosts)
+            order = np.lexsort((idx, -values))
+            idx, values = idx[order], values[order]
+        return idx, values.astype(np.float64)
+
+    def boost_candidates(
+        self,
+        idx: np.ndarray,
+        values: np.ndarray,
+        catalog: CatalogSnapshot,
+        boosts: Sequence[tuple[frozenset[str], float]],
+    ) -> None:
+        """:meth:`boost` for the scores ``values`` of the candidates ``idx`` only."""
+        full = np.full(self.n_items, -np.inf, dtype=np.float32)
+        full[idx] = values
+        self.boost(full, catalog, boosts)
+        values[:] = full[idx]
+
+    def _unavailable_set(self, catalog: CatalogSnapshot) -> set[int]:
+        key = ("unavailable-set", catalog.generation)
+        found = self._per_catalog.get(key)
+        if found is None:
+            found = set(self.unavailable(catalog).tolist())
+            self._remember(key, found)
+        return found
+
+    def block(self, scores: np.ndarray, seen: np.ndarray, filters: Filters, catalog: CatalogSnapshot) -> None:
+        """Set the scores of items no answer may hold to -inf (seen, unavailable, filtered out)."""
+        scores[seen] = -np.inf
+        scores[self.unavailable(catalog)] = -np.inf
+        if filters.exclude:
+            scores[self.indices(filters.exclude)] = -np.inf
+        if filters.categories:
+            scores[~self.in_categories(catalog, filters.categories)] = -np.inf
+        if filters.exclude_categories:
+            scores[self.in_categories(catalog, filters.exclude_categories)] = -np.inf
+
+    def boost(
+        self, scores: np.ndarray, catalog: CatalogSnapshot, boosts: Sequence[tuple[frozenset[str], float]]
+    ) -> None:
+        """Lift (factor > 1) or lower the scores of items in boosted categories."""
+        if not boosts:
+            return
+        finite = scores[np.isfinite(scores)]
+        # A boost adds ln(factor) times the spread of this person's scores: factor > 1 always
+        # moves an item up (even one scored 0, where a product would not), < 1 down, the
+        # order among boosted items is kept, and the effect does not depend on the model's
+        # score scale. Confidence already shrank the factor towards 1.
+        spread = float(finite.max() - finite.min()) if len(finite) else 0.0
+        spread = spread if spread > 0 else 1.0
+        for category, factor in boosts:
+            mask = self.in_categories(catalog, category)
+            scores[mask] += np.float32(math.log(factor) * spread)
+
     # -- catalog-dependent index arrays ----------------------------------------------------
     def unavailable(self, catalog: CatalogSnapshot) -> np.ndarray:
         """Model indices of unavailable items (cached per catalog generation)."""
         key = ("unavailable", catalog.generation)
         found = self._per_catalog.get(key)
         if found is None:
-            found = np.array(sorted(self.item_index[i] for i in catalog.unavailable if i in self.item_index), dtype=np.int64)
+            found = np.array(
+                sorted(self.item_index[i] for i in catalog.unavailable if i in self.item_index),
+                dtype=np.int64,
+            )
             self._remember(key, found)
         return found
 

@@ -76,7 +76,9 @@ class Recommendations:
             "user_id": self.user_id,
             "model": self.model,
             "personalized": self.personalized,
-            "items": [{"item_id": i.item_id, "score": round(i.score, 6), "reason": i.reason} for i in self.items],
+            "items": [
+                {"item_id": i.item_id, "score": round(i.score, 6), "reason": i.reason} for i in self.items
+            ],
         }
 
 
@@ -108,7 +110,7 @@ class ServingConfig:
         section = getattr(settings, "serving", None)
         if section is None:
             return cls()
-        get = (lambda n, d: getattr(section, n, d))  # noqa: E731 - tiny accessor
+        get = lambda n, d: getattr(section, n, d)
         return cls(
             fold_in_min_items=int(get("fold_in_min_items", 3)),
             cold_start=ColdStartConfig(
@@ -156,7 +158,10 @@ class RecommendationService:
         self.segments: SegmentSource = segments or NoSegments()
         self.consent = consent
         self.users = UserCache(
-            profiles, changes, max_users=self.config.user_cache_size, max_age_seconds=self.config.user_cache_seconds
+            profiles,
+            changes,
+            max_users=self.config.user_cache_size,
+            max_age_seconds=self.config.user_cache_seconds,
         )
         self.catalog_view = CatalogView(catalog, self.config.catalog_poll_seconds)
         self._warming_started = False
@@ -174,7 +179,7 @@ class RecommendationService:
                 # collection (the same reasoning as the gc.freeze() at server start).
                 gc.freeze()
                 log.info("serving cache warmed with %d people", added)
-            except Exception:  # noqa: BLE001 - warming is an optimization; misses still work
+            except Exception:
                 log.exception("warming the serving cache failed")
 
         threading.Thread(target=warm, daemon=True, name="serving-warm-up").start()
@@ -185,7 +190,9 @@ class RecommendationService:
         self.users.changes = changes
 
     # -- recommendations -----------------------------------------------------------------
-    def try_for_user(self, user_id: str, k: int = 10, filters: Filters = NO_FILTERS) -> Recommendations | None:
+    def try_for_user(
+        self, user_id: str, k: int = 10, filters: Filters = NO_FILTERS
+    ) -> Recommendations | None:
         """The answer from memory alone, or ``None`` when it needs the store (then call :meth:`for_user`)."""
         found = self._try(user_id, k, filters)
         return found[0] if found is not None else None
@@ -212,7 +219,15 @@ class RecommendationService:
         if state is None or catalog is None:
             return None
         serving, allowed, segments = self._context(state)
-        key = ("body", serving.label if serving is not None else None, catalog.generation, k, filters, allowed, tuple(segments))
+        key = (
+            "body",
+            serving.label if serving is not None else None,
+            catalog.generation,
+            k,
+            filters,
+            allowed,
+            tuple(segments),
+        )
         if as_json:
             body = state.derived.get(key)
             if body is None and ranking is not None:
@@ -228,8 +243,12 @@ class RecommendationService:
         if not as_json:
             return result, None
         body = orjson.dumps(result.to_dict())
-        if self.config.cache_bodies and len(state.derived) < 64:  # a handful of k/filter variants per person at most
-            state.derived[(*key, ranking.generation if ranking is not None else 0) if used_ranking else key] = body
+        if (
+            self.config.cache_bodies and len(state.derived) < 64
+        ):  # a handful of k/filter variants per person at most
+            state.derived[
+                (*key, ranking.generation if ranking is not None else 0) if used_ranking else key
+            ] = body
         return None, body
 
     def _context(self, state: UserState) -> tuple[ServingModel | None, bool, list[tuple[str, float]]]:
@@ -244,11 +263,24 @@ class RecommendationService:
         """Top-``k`` items for ``user_id``; unknown users get a non-personalized list, never an error."""
         filters = filters or NO_FILTERS
         if exclude:
-            filters = Filters(filters.exclude | frozenset(exclude), filters.categories, filters.exclude_categories, filters.diversity)
+            filters = Filters(
+                filters.exclude | frozenset(exclude),
+                filters.categories,
+                filters.exclude_categories,
+                filters.diversity,
+            )
         state = self.users.get(user_id)
         serving, allowed, segments = self._context(state)
         result, _ = self._answer(
-            state, k, filters, self.catalog_view.get(), self.ranker.ranking(), serving, allowed, segments, allow_store=True
+            state,
+            k,
+            filters,
+            self.catalog_view.get(),
+            self.ranker.ranking(),
+            serving,
+            allowed,
+            segments,
+            allow_store=True,
         )
         return result
 
@@ -283,8 +315,21 @@ class RecommendationService:
         used_ranking = len(items) < k
         if used_ranking:
             taken = {i.item_id for i in items}
-            items += self._cold_start(state, k - len(items), filters, catalog, ranking, serving, segments, boosts, taken, allow_store)
-        answer = Recommendations(user_id=state.user_id, model=model, personalized=model != "popular", items=items)
+            items += self._cold_start(
+                state,
+                k - len(items),
+                filters,
+                catalog,
+                ranking,
+                serving,
+                segments,
+                boosts,
+                taken,
+                allow_store,
+            )
+        answer = Recommendations(
+            user_id=state.user_id, model=model, personalized=model != "popular", items=items
+        )
         return answer, used_ranking
 
     # -- the model ---------------------------------------------------------------------------
@@ -298,16 +343,7 @@ class RecommendationService:
         boosts: list[tuple[frozenset[str], float, str]],
     ) -> list[RecommendedItem]:
         pool = k if filters.diversity <= 0 else max(3 * k, 30)
-        picked = None
-        if serving.use_ann and view.vector is not None and not filters.categories:
-            picked = self._ann_candidates(serving, view, pool, filters, catalog)
-        if picked is None:
-            scores = serving.scores(view)
-            self._apply_boosts(serving, scores, catalog, boosts)
-            self._block(serving, scores, view.seen, filters, catalog)
-            idx = top_indices(scores, pool)
-            picked = (idx, scores[idx].astype(np.float64))  # copy: the buffer is reused
-        idx, values = picked
+        idx, values = serving.rank(view, pool, filters, catalog, [(c, f) for c, f, _ in boosts])
         if filters.diversity > 0 and len(idx) > 1:
             similarity = serving.similarity_matrix(idx, idx)
             if similarity is not None:
@@ -315,52 +351,10 @@ class RecommendationService:
                 idx, values = idx[order], values[order]
         idx, values = idx[:k], values[:k]
         reasons = self._explain(serving, view, idx, catalog, boosts)
-        return [RecommendedItem(serving.item_ids[j], float(s), r) for j, s, r in zip(idx, values, reasons, strict=True)]
-
-    def _ann_candidates(
-        self, serving: ServingModel, view: UserView, pool: int, filters: Filters, catalog: CatalogSnapshot
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Top candidates from the ANN graph; ``None`` when filters leave too few (use exact scoring)."""
-        unavailable = serving.unavailable(catalog)
-        blocked = set(view.seen.tolist()) | set(serving.indices(filters.exclude).tolist())
-        wanted = pool + len(blocked) + min(len(unavailable), 1000) + 10
-        kind = "similar" if view.mode == "session" else "score"
-        keys, sims = serving.model._index(kind).search(view.vector, wanted)
-        excluded_cats = serving.in_categories(catalog, filters.exclude_categories) if filters.exclude_categories else None
-        unavailable_set = self._unavailable_set(serving, catalog)
-        out_idx: list[int] = []
-        out_val: list[float] = []
-        for j, s in zip(keys[0].tolist(), sims[0].tolist(), strict=True):
-            if j < 0 or j in blocked or j in unavailable_set or (excluded_cats is not None and excluded_cats[j]):
-                continue
-            out_idx.append(j)
-            out_val.append(s)
-            if len(out_idx) >= pool:
-                break
-        if len(out_idx) < pool and len(out_idx) < serving.n_items - len(blocked) - len(unavailable_set):
-            return None
-        return np.array(out_idx, dtype=np.int64), np.array(out_val)
-
-    @staticmethod
-    def _unavailable_set(serving: ServingModel, catalog: CatalogSnapshot) -> set[int]:
-        key = ("unavailable-set", catalog.generation)
-        found = serving._per_catalog.get(key)
-        if found is None:
-            found = set(serving.unavailable(catalog).tolist())
-            serving._remember(key, found)
-        return found
-
-    def _block(
-        self, serving: ServingModel, scores: np.ndarray, seen: np.ndarray, filters: Filters, catalog: CatalogSnapshot
-    ) -> None:
-        scores[seen] = -np.inf
-        scores[serving.unavailable(catalog)] = -np.inf
-        if filters.exclude:
-            scores[serving.indices(filters.exclude)] = -np.inf
-        if filters.categories:
-            scores[~serving.in_categories(catalog, filters.categories)] = -np.inf
-        if filters.exclude_categories:
-            scores[serving.in_categories(catalog, filters.exclude_categories)] = -np.inf
+        return [
+            RecommendedItem(serving.item_ids[j], float(s), r)
+            for j, s, r in zip(idx, values, reasons, strict=True)
+        ]
 
     # -- segment boosts ----------------------------------------------------------------------
     def _boosts(self, segments: list[tuple[str, float]]) -> list[tuple[frozenset[str], float, str]]:
@@ -372,16 +366,6 @@ class RecommendationService:
                 if effective != 1.0 and effective > 0:
                     out.append((frozenset({category}), effective, name))
         return out
-
-    @staticmethod
-    def _apply_boosts(
-        serving: ServingModel, scores: np.ndarray, catalog: CatalogSnapshot, boosts: list[tuple[frozenset[str], float, str]]
-    ) -> None:
-        for category, factor, _ in boosts:
-            mask = serving.in_categories(catalog, category)
-            values = scores[mask]
-            # Multiply positive scores and divide negative ones: a boost always moves an item up.
-            scores[mask] = np.where(values > 0, values * factor, values / factor)
 
     # -- explanations --------------------------------------------------------------------------
     def _explain(
@@ -414,7 +398,11 @@ class RecommendationService:
         out = []
         for item_id, score, source in found:
             if self._passes(item_id, filters, catalog):
-                out.append(RecommendedItem(item_id, score, f"similar to {catalog.title(source)} you viewed (content)"))
+                out.append(
+                    RecommendedItem(
+                        item_id, score, f"similar to {catalog.title(source)} you viewed (content)"
+                    )
+                )
                 if len(out) >= k:
                     break
         return out
@@ -462,7 +450,11 @@ class RecommendationService:
             ranking = self.ranker.ranking()
         half_life = self.ranker.half_life_days
         lists.append(
-            (ranking.item_ids, ranking.scores, f"popular: most engagement over the last weeks (half-life {half_life:g} days)")
+            (
+                ranking.item_ids,
+                ranking.scores,
+                f"popular: most engagement over the last weeks (half-life {half_life:g} days)",
+            )
         )
         for items, scores, reason in lists:
             pool: list[tuple[str, float]] = []
@@ -485,7 +477,9 @@ class RecommendationService:
         return out
 
     @staticmethod
-    def _factor(item_id: str, catalog: CatalogSnapshot, boosts: list[tuple[frozenset[str], float, str]]) -> float:
+    def _factor(
+        item_id: str, catalog: CatalogSnapshot, boosts: list[tuple[frozenset[str], float, str]]
+    ) -> float:
         factor = 1.0
         for cats, f, _ in boosts:
             if catalog.in_categories(item_id, cats):
@@ -493,7 +487,9 @@ class RecommendationService:
         return factor
 
     # -- similar items ---------------------------------------------------------------------------
-    def try_similar_to(self, item_id: str, k: int = 10, filters: Filters = NO_FILTERS) -> dict[str, Any] | None:
+    def try_similar_to(
+        self, item_id: str, k: int = 10, filters: Filters = NO_FILTERS
+    ) -> dict[str, Any] | None:
         """:meth:`similar_to` from memory alone, or ``None`` when it needs the store."""
         snapshot = self.catalog_view.peek()
         ranking = self.ranker.peek()
@@ -506,7 +502,9 @@ class RecommendationService:
 
         :class:`~attune.errors.NotFound` when neither the catalog nor the model knows the item.
         """
-        return self._similar(item_id, k, filters or NO_FILTERS, self.catalog_view.get(), self.ranker.ranking())
+        return self._similar(
+            item_id, k, filters or NO_FILTERS, self.catalog_view.get(), self.ranker.ranking()
+        )
 
     def _similar(
         self, item_id: str, k: int, filters: Filters, catalog: CatalogSnapshot, ranking: Ranking
@@ -518,12 +516,16 @@ class RecommendationService:
         if not in_model and not catalog.exists(item_id):
             raise NotFound(f"item {item_id!r} is neither in the catalog nor known to the model")
         title = catalog.title(item_id)
-        if in_model and serving is not None and serving.similarity_matrix(np.zeros(1, np.int64), np.zeros(1, np.int64)) is not None:
+        if (
+            in_model
+            and serving is not None
+            and serving.similarity_matrix(np.zeros(1, np.int64), np.zeros(1, np.int64)) is not None
+        ):
             j = serving.item_index[item_id]
             view = UserView("similar", np.array([j], dtype=np.int64), np.array([j], dtype=np.int64))
             pool = k if filters.diversity <= 0 else max(3 * k, 30)
             scores = serving.similarity_scores(j)
-            self._block(serving, scores, view.seen, filters, catalog)
+            serving.block(scores, view.seen, filters, catalog)
             idx = top_indices(scores, pool)
             values = scores[idx].astype(np.float64)
             if filters.diversity > 0 and len(idx) > 1:
@@ -540,7 +542,9 @@ class RecommendationService:
             found = catalog.content_similar([item_id], exclude=filters.exclude | {item_id})
             for other, score, _ in found:
                 if self._passes(other, filters, catalog):
-                    items.append(RecommendedItem(other, score, f"similar content to {title} (no interactions yet)"))
+                    items.append(
+                        RecommendedItem(other, score, f"similar content to {title} (no interactions yet)")
+                    )
                     if len(items) >= k:
                         break
             model_name = "content" if items else model_name
