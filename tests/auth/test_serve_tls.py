@@ -115,7 +115,7 @@ def test_tls_needs_both_files(tmp_path: Path, data_dir: Path) -> None:
 
 
 def test_development_install_refuses_a_public_interface(tmp_path: Path, data_dir: Path) -> None:
-    proc = serve(data_dir, "--host", "0.0.0.0", "--port", str(free_port()))  # noqa: S104 - the refusal is tested
+    proc = serve(data_dir, "--host", "0.0.0.0", "--port", str(free_port()))
     assert proc.wait(timeout=60) == 1
     log = (tmp_path / "server.log").read_text()
     assert "refusing to listen on 0.0.0.0" in log and "development" in log
