@@ -21,7 +21,8 @@ phase and the catch-up time say how far behind they were. The machine's load ave
 printed too: on a shared 2-core machine, other work moves these figures a lot.
 
 Usage: ``.venv/bin/python benchmarks/ingest.py --backend both`` (``--sqlite-synchronous
-NORMAL`` to see what fsync-per-commit durability costs on the embedded store).
+NORMAL`` to see what fsync-per-commit durability costs on the embedded store,
+``--no-pseudonymize`` to see what HMAC pseudonyms of every id cost).
 """
 
 from __future__ import annotations
@@ -230,6 +231,8 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
     """Run every phase against one fresh server of ``backend``; return the figures."""
     print(f"[{backend}] starting server…", file=sys.stderr)
     env = {"ATTUNE_SQLITE_SYNCHRONOUS": args.sqlite_synchronous}
+    if args.no_pseudonymize:
+        env["ATTUNE_PRIVACY__PSEUDONYMIZE"] = "false"
     load_before = os.getloadavg()[0]
     with BenchServer(backend, env=env) as server:
         bodies = Bodies(args.batch_size, seed=1)
@@ -251,7 +254,8 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
         latency_catchup, head = wait_caught_up(server.url, args.catchup_timeout)
         memory = server.memory()
     return {
-        "backend": backend if backend != "sqlite" else f"sqlite ({args.sqlite_synchronous})",
+        "backend": (backend if backend != "sqlite" else f"sqlite ({args.sqlite_synchronous})")
+        + (", raw ids" if args.no_pseudonymize else ""),
         "load_average": f"{load_before:.2f} → {os.getloadavg()[0]:.2f}",
         "events_per_second": batch.events_per_second,
         "batch_requests": batch.requests,
@@ -348,6 +352,11 @@ def main() -> None:
         choices=["FULL", "NORMAL"],
         default="FULL",
         help="SQLite durability for the embedded store (the server's default is FULL).",
+    )
+    parser.add_argument(
+        "--no-pseudonymize",
+        action="store_true",
+        help="Store raw ids (stores made by `attune init` pseudonymize them by default).",
     )
     parser.add_argument("--json", type=Path, help="Also write the figures to this JSON file.")
     args = parser.parse_args()
