@@ -198,7 +198,7 @@ def train_on(
         test_users=evaluation.n_users,
         promoted=promote,
         seconds=time.perf_counter() - started,
-        notes=list(data.notes),
+        notes=list(data.notes) + (list(choice.notes) if choice else []),
     )
 
 
