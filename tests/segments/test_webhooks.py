@@ -31,7 +31,9 @@ def settings(**overrides) -> SegmentSettings:
 
 def outbox(engine: Engine) -> list[dict]:
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(select(segment_outbox).order_by(segment_outbox.c.id)).mappings()]
+        return [
+            dict(r) for r in conn.execute(select(segment_outbox).order_by(segment_outbox.c.id)).mappings()
+        ]
 
 
 def test_retries_with_exponential_backoff_until_delivered(seg_engine, receiver, clock) -> None:
@@ -148,3 +150,45 @@ def test_background_thread_delivers_and_signs(seg_engine, receiver) -> None:
         raw = json.dumps(body, separators=(",", ":")).encode()
         expected = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
         assert headers["X-Attune-Signature"] == f"sha256={expected}"
+
+
+def announced(runtime) -> list[tuple[str, str, str]]:
+    from sqlalchemy import select
+
+    from attune.storage.tables import segment_outbox
+
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(select(segment_outbox.c.payload).order_by(segment_outbox.c.id)).scalars().all()
+    return [(p["type"], p["segment"], p["user_id"]) for p in rows]
+
+
+def test_replay_and_evaluate_announce_only_real_changes(make_runtime) -> None:
+    import time
+
+    runtime = make_runtime(segments={"webhook_urls": ["http://127.0.0.1:9/hook"]})  # never started: rows stay
+    now = time.time()
+    runtime.segments.apply_definitions(
+        {"fans": {"rule": "count(view, window=7d) >= 2"}, "new": {"rule": "frequency <= 1"}}
+    )
+    for user, n in (("u1", 3), ("u2", 1)):
+        for j in range(n):  # one event per batch: u1 passes through "new" on the way to "fans"
+            assert not runtime.ingest.ingest(
+                [{"type": "view", "user_id": user, "item_id": f"i{j}", "timestamp": now - 60 * (j + 1)}]
+            ).rejected
+            runtime.catch_up()
+    before = announced(runtime)
+    assert ("segment.entered", "fans", "u1") in before and ("segment.entered", "new", "u2") in before
+    held = {k: runtime.segments.segments_of(k) for k in ("u:u1", "u:u2")}
+    # A replay rebuilds the same memberships: nothing new is announced.
+    runtime.pipeline.replay()
+    assert {k: [(m.name, m.confidence) for m in runtime.segments.segments_of(k)] for k in held} == {
+        k: [(m.name, m.confidence) for m in v] for k, v in held.items()
+    }
+    assert announced(runtime) == before
+    # Nor does a re-evaluation with nothing to change.
+    assert runtime.segments.evaluate_all(as_of=runtime.segments.clock())["entered"] == 0
+    assert announced(runtime) == before
+    # A replay after a definition changed announces exactly the differences.
+    runtime.segments.apply_definitions({"fans": {"rule": "count(view, window=7d) >= 1"}}, reevaluate=False)
+    runtime.pipeline.replay()
+    assert announced(runtime) == [*before, ("segment.entered", "fans", "u2")]

@@ -11,12 +11,12 @@ batch twice changes nothing: replays are safe.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from attune.events.model import LoggedEvent
 from attune.profiles.identity import SubjectKeys
 from attune.segments.engine import SegmentEngine
-from attune.storage.tables import identity_links
+from attune.storage.tables import events, identity_links
 
 
 class SegmentsConsumer:
@@ -36,6 +36,7 @@ class SegmentsConsumer:
         touched = self._subjects(batch)
         links = self._links(conn, touched)
         self.engine.handle_batch(touched, links)
+        self.engine.replayed(batch[-1].offset)
         return batch[-1].offset
 
     def flush(self, conn: Connection) -> None:  # noqa: ARG002 - the engine writes in its own transaction
@@ -44,8 +45,10 @@ class SegmentsConsumer:
         return None
 
     def reset(self, conn: Connection) -> None:
-        """Forget every membership and its history (definitions stay) before a replay."""
-        self.engine.reset(conn)
+        """Forget every membership and its history (definitions stay) before a replay; webhooks
+        hear only of the memberships that differ once the replay reaches today's head."""
+        head = conn.execute(select(func.max(events.c.offset))).scalar() or 0
+        self.engine.reset(conn, replay_until=int(head) if head else None)
 
     def _subjects(self, batch: list[LoggedEvent]) -> set[str]:
         keys = self.keys
@@ -58,7 +61,11 @@ class SegmentsConsumer:
                 found.add(keys.anon(event.anonymous_id))
             if event.type == "alias":
                 previous = (event.properties or {}).get("previous_id")
-                if isinstance(previous, str | int) and not isinstance(previous, bool) and str(previous).strip():
+                if (
+                    isinstance(previous, str | int)
+                    and not isinstance(previous, bool)
+                    and str(previous).strip()
+                ):
                     text = str(previous).strip()
                     found.update((keys.user(text), keys.anon(text)))
         return {k for k in found if "\x00" not in k}

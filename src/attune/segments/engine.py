@@ -130,6 +130,8 @@ class SegmentEngine:
         self._journal: list[Change | BulkChange] = []
         #: ``(generation, history seq)`` of the store when memory was last brought up to date.
         self._marks = (0, 0)
+        #: During a replay: ``(log head at the reset, memberships before it by key)``.
+        self._replay: tuple[int, dict[str, dict[str, float]]] | None = None
         self._noted: set[str] = set()
         #: alias key -> canonical key (identity stitching), so reads resolve ids without the database.
         self._aliases: dict[str, str] = {}
@@ -866,57 +868,112 @@ class SegmentEngine:
         with self._persist:
             with self._write:
                 pending, self._journal = self._journal, []
-                since = {
-                    (c.segment, c.user_key): m.since
-                    for c in pending
-                    if isinstance(c, Change)
-                    and c.kind != "exit"
-                    and (m := self._members.get(c.segment, {}).get(c.user_key)) is not None
-                }
-            if not pending:
-                return 0
-            written = 0
-            try:
-                while written < len(pending):
-                    if isinstance(pending[written], BulkChange):
-                        with self.db.begin() as conn:
-                            self.store.apply_bulk(
-                                conn,
-                                pending[written],
-                                self.settings.webhook_urls,
-                                self.keys.display_id,
-                                self.clock(),
-                            )
-                        written += 1
-                        continue
-                    end = written
-                    while (
-                        end < len(pending)
-                        and end - written < 50_000
-                        and not isinstance(pending[end], BulkChange)
-                    ):
-                        end += 1
-                    with self.db.begin() as conn:
-                        self.store.apply(
-                            conn,
-                            pending[written:end],
-                            self.settings.webhook_urls,
-                            since=since,
-                            display=self.keys.display_id,
-                            now=self.clock(),
-                        )
-                    written = end
-            except Exception:
-                with self._write:
-                    self._journal = pending[written:] + self._journal  # written again next time
-                raise
-        if self.webhooks is not None and self.settings.webhook_urls:
+                # During a replay nothing is announced until it ends (see :meth:`replayed`).
+                urls = () if self._replay is not None else tuple(self.settings.webhook_urls)
+            written = self._write_pending(pending, urls)
+        if written and urls and self.webhooks is not None:
             self.webhooks.notify()
+        return written
+
+    def _write_pending(
+        self, pending: list[Change | BulkChange], urls: tuple[str, ...], announce: list[Change] | None = None
+    ) -> int:
+        """Write ``pending`` (caller holds ``_persist``); on failure it goes back to the journal."""
+        if not pending and not announce:
+            return 0
+        with self._write:
+            since = {
+                (c.segment, c.user_key): m.since
+                for c in pending
+                if isinstance(c, Change)
+                and c.kind != "exit"
+                and (m := self._members.get(c.segment, {}).get(c.user_key)) is not None
+            }
+        written = 0
+        try:
+            while written < len(pending):
+                if isinstance(pending[written], BulkChange):
+                    with self.db.begin() as conn:
+                        self.store.apply_bulk(
+                            conn, pending[written], urls, self.keys.display_id, self.clock()
+                        )
+                    written += 1
+                    continue
+                end = written
+                while (
+                    end < len(pending) and end - written < 50_000 and not isinstance(pending[end], BulkChange)
+                ):
+                    end += 1
+                with self.db.begin() as conn:
+                    self.store.apply(
+                        conn,
+                        pending[written:end],
+                        urls,
+                        since=since,
+                        display=self.keys.display_id,
+                        now=self.clock(),
+                    )
+                written = end
+            if announce:
+                with self.db.begin() as conn:
+                    self.store.announce(
+                        conn, announce, self.settings.webhook_urls, self.keys.display_id, self.clock()
+                    )
+        except Exception:
+            with self._write:
+                self._journal = pending[written:] + self._journal  # written again next time
+            raise
         return len(pending)
 
-    def reset(self, conn: Any = None) -> None:
-        """Forget every membership (memory and store; definitions stay): before a replay."""
+    def replayed(self, offset: int) -> int:
+        """Told by the consumer how far it got: at the end of a replay, announce the real changes.
+
+        A replay (:meth:`reset` with ``replay_until``) rebuilds every membership through
+        intermediate states; webhooks are told nothing meanwhile. Once the replay has passed
+        the log's head as it was at the reset, the memberships before the reset are compared
+        with the ones now and only the differences are announced (reason ``replay``).
+        Returns how many changes were announced. (A crash during the replay loses the
+        memberships before it: the rest of the replay is then announced as it happens.)
+        """
+        replay = self._replay
+        if replay is None or offset < replay[0]:
+            return 0
+        with self._persist:
+            with self._write:
+                if self._replay is None:
+                    return 0
+                pending, self._journal = self._journal, []
+                baseline = self._replay[1]
+                now = self.clock()
+                sizes = self.sizes()
+                announce: list[Change] = []
+                for key in sorted(baseline.keys() | self._by_subject.keys()):
+                    old = baseline.get(key, {})
+                    new = {m.name: m.confidence for m in self._by_subject.get(key, ())}
+                    for name in sorted(old.keys() - new.keys()):
+                        announce.append(
+                            Change(name, key, "exit", old[name], now, "replay", sizes.get(name, 0))
+                        )
+                    for name in sorted(new.keys() - old.keys()):
+                        announce.append(
+                            Change(name, key, "enter", new[name], now, "replay", sizes.get(name, 0))
+                        )
+                self._replay = None
+            self._write_pending(pending, (), announce)
+        if announce and self.webhooks is not None:
+            self.webhooks.notify()
+        return len(announce)
+
+    def reset(self, conn: Any = None, *, replay_until: int | None = None) -> None:
+        """Forget every membership (memory and store; definitions stay): before a replay.
+
+        ``replay_until`` (the log's head) says a replay follows: webhooks hear of its changes
+        only when it has passed that offset, and only of real ones (see :meth:`replayed`).
+        """
         with self._persist, self._write:
+            if replay_until is not None and self.settings.webhook_urls and self._replay is None:
+                baseline = {k: {m.name: m.confidence for m in ms} for k, ms in self._by_subject.items()}
+                self._replay = (replay_until, baseline)
             self._journal.clear()
             self._noted.clear()
             self.scheduler.clear()

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 #: Why a membership changed: an event, a window sliding past (``lapse``), a bulk
 #: re-evaluation, a definition change or removal, an identity merge, a consent change.
-Reason = Literal["event", "lapse", "evaluate", "definition", "merge", "consent", "learnt"]
+Reason = Literal["event", "lapse", "evaluate", "definition", "merge", "consent", "learnt", "replay"]
 
 
 @dataclass(frozen=True, slots=True)

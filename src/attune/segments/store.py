@@ -336,6 +336,18 @@ class SegmentStore:
                     _outbox_rows(announced[start : start + 50_000], urls, display, now),
                 )
 
+    def announce(
+        self, conn: Connection, changes: Sequence[Change], webhook_urls: Iterable[str], display: Callable[[str], str],
+        now: float,
+    ) -> None:  # fmt: skip
+        """Queue webhook deliveries of ``changes`` (already stored) in the outbox."""
+        urls = list(webhook_urls)
+        announced = [c for c in changes if c.kind != "update"]
+        for start in range(0, len(announced), 50_000):
+            rows = _outbox_rows(announced[start : start + 50_000], urls, display, now)
+            if rows:
+                conn.execute(segment_outbox.insert(), rows)
+
     def clear(self, conn: Connection, *, history: bool = True) -> None:
         """Delete every membership (and by default the history and sizes): before a replay."""
         conn.execute(delete(segment_memberships))
