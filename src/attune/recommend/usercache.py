@@ -30,7 +30,7 @@ from sqlalchemy import Engine, select
 from attune.log.protocol import EventLog
 from attune.profiles.identity import SubjectKeys
 from attune.profiles.reader import Interaction, ProfileReader, ServingSnapshot
-from attune.storage.tables import consumer_offsets
+from attune.storage.tables import consumer_offsets, identity_links
 
 #: More new events than this between two looks: drop everything rather than read them all.
 _MAX_EVENTS_TO_SCAN = 20_000
@@ -143,6 +143,18 @@ class ProfileChanges:
                         raw = str(raw)
                         out.update((raw, self.keys.user(raw), self.keys.anon(raw)))
             position = batch[-1].offset
+        # An event by an alias lands on its canonical subject: drop the people cached under
+        # those canonical keys too.
+        keys = sorted(out)
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                out.update(
+                    conn.execute(
+                        select(identity_links.c.canonical_key).where(
+                            identity_links.c.alias_key.in_(keys[start : start + 500])
+                        )
+                    ).scalars()
+                )
         return out
 
 
