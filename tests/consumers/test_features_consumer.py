@@ -143,3 +143,15 @@ def test_an_alias_of_an_alias_moves_the_whole_history(runtime: Runtime) -> None:
     runtime.pipeline.runner("features").reset()
     runtime.catch_up()
     assert set(store.persons) == replayed_keys
+
+
+def test_the_eraser_drops_a_persons_features(runtime: Runtime) -> None:
+    from types import SimpleNamespace
+
+    from attune.consumers.features import FeaturesEraser
+
+    feed(runtime, [ev(1, user_id="u1"), ev(2, user_id="u2")])
+    features = consumer(runtime)
+    with runtime.engine.begin() as conn:
+        erased = FeaturesEraser(features).erase(SimpleNamespace(subject_keys=["u:u1", "a:gone"], conn=conn))
+    assert erased == 1 and set(features.store.persons) == {"u:u2"} and stored_rows(runtime) == 1

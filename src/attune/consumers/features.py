@@ -345,3 +345,24 @@ def _previous_id(event: Any) -> str | None:
         if text and "\x00" not in text:
             return text
     return None
+
+
+class FeaturesEraser:
+    """Erasure hook (``runtime.privacy.erasure.register``): drops the person's features.
+
+    Runs in the SQL phase, inside the erasure transaction, for every subject key of the person.
+    """
+
+    name = "features"
+    phase = "sql"
+
+    def __init__(self, consumer: FeaturesConsumer) -> None:
+        self.consumer = consumer
+
+    def erase(self, request: Any) -> int:
+        """Forget every key of ``request.subject_keys``; return how many people had features."""
+        with self.consumer.store.lock:
+            held = sum(1 for key in request.subject_keys if key in self.consumer.store.persons)
+        for key in request.subject_keys:
+            self.consumer.forget(key, request.conn)
+        return held
