@@ -164,7 +164,10 @@ def _relax_durability(conn: Connection) -> int | None:
     if conn.dialect.name != "sqlite":
         return None
     raw = conn.connection.driver_connection
-    level = raw.execute("PRAGMA synchronous").fetchone()[0]
+    info = conn.connection.info  # lives as long as the DBAPI connection: ask SQLite once
+    level = info.get("attune.synchronous")
+    if level is None:
+        level = info["attune.synchronous"] = raw.execute("PRAGMA synchronous").fetchone()[0]
     if level <= 1:
         return None  # already NORMAL or OFF
     raw.execute("PRAGMA synchronous=NORMAL")

@@ -8,13 +8,13 @@ import time
 from collections.abc import Sequence
 
 import orjson
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, select
 
 from attune.events.model import Event, LoggedEvent
 from attune.log.gate import write_gate
 from attune.log.protocol import AppendResult
 from attune.profiles.identity import SubjectKeys
-from attune.storage.tables import consumer_offsets, events
+from attune.storage.tables import events
 
 # Any fixed number: the PostgreSQL advisory lock that serializes appends across processes,
 # so offsets become visible in commit order and no consumer skips an event.
@@ -269,20 +269,27 @@ class SqlOffsetStore:
 
 def get_position(conn: Connection, consumer: str) -> int:
     """Read a consumer position inside an open transaction."""
-    value = conn.execute(
-        select(consumer_offsets.c.position).where(consumer_offsets.c.consumer == consumer)
-    ).scalar()
+    value = conn.exec_driver_sql(_sql(conn, _GET_POSITION), (consumer,)).scalar()
     return int(value or 0)
 
 
 def set_position(conn: Connection, consumer: str, position: int) -> None:
-    """Write a consumer position inside an open transaction (so state and position commit together)."""
-    updated = conn.execute(
-        consumer_offsets.update()
-        .where(consumer_offsets.c.consumer == consumer)
-        .values(position=position, updated_at=time.time())
-    ).rowcount
+    """Write a consumer position inside an open transaction (so state and position commit together).
+
+    Plain SQL on the driver: this runs once per consumer per batch, and building the
+    SQLAlchemy statement anew each time cost more than the update itself.
+    """
+    now = time.time()
+    updated = conn.exec_driver_sql(_sql(conn, _UPDATE_POSITION), (position, now, consumer)).rowcount
     if not updated:
-        conn.execute(
-            insert(consumer_offsets).values(consumer=consumer, position=position, updated_at=time.time())
-        )
+        conn.exec_driver_sql(_sql(conn, _INSERT_POSITION), (consumer, position, now))
+
+
+_GET_POSITION = "SELECT position FROM consumer_offsets WHERE consumer = ?"
+_UPDATE_POSITION = "UPDATE consumer_offsets SET position = ?, updated_at = ? WHERE consumer = ?"
+_INSERT_POSITION = "INSERT INTO consumer_offsets (consumer, position, updated_at) VALUES (?, ?, ?)"
+
+
+def _sql(conn: Connection, text: str) -> str:
+    """``text`` in the driver's parameter style (``?`` for sqlite3, ``%s`` for psycopg)."""
+    return text if conn.dialect.paramstyle == "qmark" else text.replace("?", "%s")
