@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 
 import uvicorn
 from threadpoolctl import threadpool_limits
@@ -38,6 +39,11 @@ def serve(settings: Settings, *, host: str | None, port: int | None, access_log:
     # young generation after 50,000 net allocations instead: requests free what they
     # parse, so that is rare, and each collection is still bounded.
     gc.set_threshold(50_000, 20, 100)
+    # A thread that wants the GIL waits up to the switch interval for a busy one to let go.
+    # Consumer threads compute for milliseconds at a time; at the default 5 ms, a request
+    # crossing threads (event loop -> worker -> event loop) could wait that long more than
+    # once. 1 ms keeps the hand-overs short at little cost to throughput.
+    sys.setswitchinterval(0.001)
     # Requests already run in parallel threads; BLAS threads inside each model call on top of
     # them oversubscribed the 2 cores (load 7.8, p99 4.3 s at concurrency 32 in
     # benchmarks/recommend_serving.py; 174 req/s instead of 53 with one BLAS thread).
