@@ -28,8 +28,8 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _openloop import _exchange, _Pool, request_bytes  # noqa: E402
-from _server import free_port, proc_memory  # noqa: E402
+from _openloop import _exchange, _Pool, request_bytes
+from _server import free_port, proc_memory
 
 ATTUNE = str(Path(sys.executable).with_name("attune"))
 
@@ -40,6 +40,16 @@ def run(*args: str) -> str:
     if done.returncode != 0:
         raise SystemExit(f"attune {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
+
+
+def run_loop(coro):
+    """Run ``coro`` on uvloop when installed (a cheaper client leaves more CPU to the server)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -105,7 +115,13 @@ async def closed_loop(url: str, key: str, users: list[str], concurrency: int, se
 
 
 def bench(
-    n_items: int, n_users: int, model: str, concurrency: int, seconds: float, keep: Path | None = None
+    n_items: int,
+    n_users: int,
+    model: str,
+    concurrency: int,
+    seconds: float,
+    keep: Path | None = None,
+    no_body_cache: bool = False,
 ) -> dict:
     """Prepare one installation (or reuse ``keep``), serve it and measure."""
     data_dir = (
@@ -136,6 +152,7 @@ def bench(
             [ATTUNE, "serve", "--data-dir", str(data_dir), "--port", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, "ATTUNE_SERVING__CACHE_BODIES": "false" if no_body_cache else "true"},
         )
         try:
             for _ in range(300):
@@ -158,9 +175,13 @@ def bench(
                     break
                 time.sleep(0.5)
             # Warm-up: the promoted model loads in the background on the first requests.
-            asyncio.run(closed_loop(url, key, users, 4, 5.0))
+            run_loop(closed_loop(url, key, users, 4, 5.0))
             cpu_before = proc_cpu_seconds(server.pid)
-            result = asyncio.run(closed_loop(url, key, users, concurrency, seconds))
+            client_before = time.process_time()
+            result = run_loop(closed_loop(url, key, users, concurrency, seconds))
+            result["client_cpu_ms"] = (
+                1000 * (time.process_time() - client_before) / max(1, result["requests"])
+            )
             # Server CPU per request: a figure the other tenants of a shared machine disturb less.
             result["cpu_ms"] = 1000 * (proc_cpu_seconds(server.pid) - cpu_before) / max(1, result["requests"])
             result["rss_mib"] = proc_memory(server.pid).get("VmRSS", 0) / 2**20
@@ -189,19 +210,20 @@ def main() -> None:
     )
     args = parser.parse_args()
     rows = {
-        n: bench(n, args.users, args.model, args.concurrency, args.seconds, args.keep) for n in args.items
+        n: bench(n, args.users, args.model, args.concurrency, args.seconds, args.keep, args.no_body_cache)
+        for n in args.items
     }
     print(
         f"\nGET /v1/users/{{id}}/recommendations?k=10, model {args.model}, concurrency {args.concurrency}, "
-        f"{args.seconds:.0f}s, load {os.getloadavg()[0]:.2f}"
+        f"{args.seconds:.0f}s, answer cache {'off' if args.no_body_cache else 'on'}, load {os.getloadavg()[0]:.2f}"
     )
     print(
-        f"{'items':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'personal':>9} {'errors':>7} {'RSS MiB':>8} {'prep s':>7} {'CPU ms/req':>10}"
+        f"{'items':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'personal':>9} {'errors':>7} {'RSS MiB':>8} {'prep s':>7} {'CPU ms/req':>10} {'client ms':>9}"
     )
     for n, r in rows.items():
         print(
             f"{n:>9,} {r['rps']:>8.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['personalized']:>9.0%} "
-            f"{r['errors']:>7} {r['rss_mib']:>8.0f} {r['prepare_s']:>7.1f} {r['cpu_ms']:>10.3f}"
+            f"{r['errors']:>7} {r['rss_mib']:>8.0f} {r['prepare_s']:>7.1f} {r['cpu_ms']:>10.3f} {r['client_cpu_ms']:>9.3f}"
         )
 
 
