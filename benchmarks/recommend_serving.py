@@ -206,6 +206,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument(
+        "--no-body-cache", action="store_true", help="Serve without per-person answer caching."
+    )
+    parser.add_argument(
         "--keep", type=Path, help="Prepare installations under this directory and reuse them."
     )
     args = parser.parse_args()
