@@ -36,7 +36,10 @@ def feed(runtime, events: list[dict]) -> None:
 
 def stored(runtime) -> set[tuple[str, str]]:
     with runtime.engine.connect() as conn:
-        return {(s, k) for s, k in conn.execute(select(segment_memberships.c.segment, segment_memberships.c.user_key))}
+        return {
+            (s, k)
+            for s, k in conn.execute(select(segment_memberships.c.segment, segment_memberships.c.user_key))
+        }
 
 
 def test_events_change_memberships_durably_with_history(make_runtime) -> None:
@@ -50,7 +53,12 @@ def test_events_change_memberships_durably_with_history(make_runtime) -> None:
     assert [k for k, _ in runtime.segments.members("fans")] == ["u:u1"]
     assert stored(runtime) == {("fans", "u:u1")}
     [entry] = runtime.segments.store.changes("fans")
-    assert (entry["user_key"], entry["change"], entry["reason"], entry["size"]) == ("u:u1", "enter", "event", 1)
+    assert (entry["user_key"], entry["change"], entry["reason"], entry["size"]) == (
+        "u:u1",
+        "enter",
+        "event",
+        1,
+    )
     # A second runtime over the same store loads the same state.
     again = make_runtime()
     assert held(again, "u1") == {"fans": 1.0}
@@ -76,7 +84,9 @@ def test_exclusive_groups_keep_the_highest_priority(make_runtime) -> None:
     )
     feed(runtime, [view("u1", HOUR), view("u2", HOUR)])
     assert held(runtime, "u1") == {"browser": 1.0, "viewer": 1.0}
-    feed(runtime, [{"type": "purchase", "user_id": "u1", "item_id": "i9", "value": 150, "timestamp": NOW - 60}])
+    feed(
+        runtime, [{"type": "purchase", "user_id": "u1", "item_id": "i9", "value": 150, "timestamp": NOW - 60}]
+    )
     assert held(runtime, "u1") == {"premium": 1.0, "viewer": 1.0}
     assert held(runtime, "u2") == {"browser": 1.0, "viewer": 1.0}
     kinds = [(c["segment"], c["change"]) for c in reversed(runtime.segments.store.changes("browser"))]
@@ -88,7 +98,9 @@ def test_traits_and_segment_references(make_runtime) -> None:
     runtime.segments.apply_definitions(
         {
             "young": {"rule": "trait.age between 18 and 24"},
-            "young_eu_viewers": {"rule": 'segment("young") and trait.country in ("DE", "FR") and exists(view, window=7d)'},
+            "young_eu_viewers": {
+                "rule": 'segment("young") and trait.country in ("DE", "FR") and exists(view, window=7d)'
+            },
         }
     )
     feed(
@@ -151,12 +163,16 @@ def test_definition_changes_reevaluate_and_delete_records_exits(make_runtime) ->
     versions = runtime.segments.apply_definitions({"fans": {"rule": "count(view, window=7d) >= 1"}})
     assert versions == {"fans": 2}
     assert sorted(k for k, _ in runtime.segments.members("fans")) == ["u:u1", "u:u2"]
-    assert runtime.segments.apply_definitions({"fans": {"rule": "count(view, window=7d) >= 1"}}) == {"fans": 2}
+    assert runtime.segments.apply_definitions({"fans": {"rule": "count(view, window=7d) >= 1"}}) == {
+        "fans": 2
+    }
     runtime.segments.delete_definition("fans")
     assert held(runtime, "u2") == {}
     assert stored(runtime) == set()
     with runtime.engine.connect() as conn:
-        exits = conn.execute(select(segment_history.c.user_key).where(segment_history.c.change == "exit")).scalars()
+        exits = conn.execute(
+            select(segment_history.c.user_key).where(segment_history.c.change == "exit")
+        ).scalars()
         assert sorted(exits) == ["u:u1", "u:u2"]
     with pytest.raises(NotFound):
         runtime.segments.members("fans")
@@ -220,8 +236,16 @@ def test_lapse_removes_membership_on_time_without_an_event(make_runtime, clock) 
 def test_lapse_can_also_bring_people_in(make_runtime, clock) -> None:
     runtime = make_runtime()
     engine = runtime.segments
-    engine.apply_definitions({"lapsed": {"rule": "exists(view, window=30d) and not exists(purchase, window=1d)"}})
-    feed(runtime, [view("u1", 2 * HOUR), {"type": "purchase", "user_id": "u1", "item_id": "i1", "timestamp": NOW - HOUR}])
+    engine.apply_definitions(
+        {"lapsed": {"rule": "exists(view, window=30d) and not exists(purchase, window=1d)"}}
+    )
+    feed(
+        runtime,
+        [
+            view("u1", 2 * HOUR),
+            {"type": "purchase", "user_id": "u1", "item_id": "i1", "timestamp": NOW - HOUR},
+        ],
+    )
     assert held(runtime, "u1") == {}
     clock.now = NOW - HOUR + DAY + 1  # the purchase has left its one-day window
     engine.clock = engine.scheduler.clock = clock
@@ -246,8 +270,17 @@ def test_recency_thresholds_are_scheduled(make_runtime, clock) -> None:
 def test_learnt_segments_carry_their_confidence_and_obey_groups(make_runtime) -> None:
     runtime = make_runtime()
     engine = runtime.segments
-    engine.apply_definitions({"buyers": {"rule": "exists(purchase, window=30d)", "group": "g", "priority": 5}})
-    feed(runtime, [view("u1", HOUR), view("u2", HOUR), {"type": "purchase", "user_id": "u2", "item_id": "i", "timestamp": NOW - 60}])
+    engine.apply_definitions(
+        {"buyers": {"rule": "exists(purchase, window=30d)", "group": "g", "priority": 5}}
+    )
+    feed(
+        runtime,
+        [
+            view("u1", HOUR),
+            view("u2", HOUR),
+            {"type": "purchase", "user_id": "u2", "item_id": "i", "timestamp": NOW - 60},
+        ],
+    )
     engine.set_learnt(
         {"cluster_0": {"group": "g", "priority": 1, "description": "heavy viewers"}},
         {"cluster_0": {"u:u1": 0.8, "u:u2": 0.6}},
@@ -270,3 +303,30 @@ def test_erase_removes_person_and_their_history(make_runtime) -> None:
     with runtime.engine.connect() as conn:
         keys = set(conn.execute(select(segment_history.c.user_key)).scalars())
     assert keys == {"u:u2"}
+
+
+def test_a_process_without_consumers_follows_the_changes_of_another(make_runtime) -> None:
+    writer = make_runtime(segments={"bulk_threshold": 0})
+    writer.segments.apply_definitions({"fans": {"rule": "count(view, window=7d) >= 2"}})
+    reader = make_runtime()  # e.g. the API process beside a worker: its consumers do not run
+    assert reader.segments.refresh() == 0  # nothing changed since it loaded
+    feed(writer, [view("u1", HOUR), view("u1", 2 * HOUR, "i2"), view("u2", HOUR)])
+    assert held(reader, "u1") == {}
+    assert reader.segments.refresh() == 1  # one history row: u1 entered
+    assert held(reader, "u1") == {"fans": 1.0} and held(reader, "u2") == {}
+    assert reader.segments.segments_of("u:u1") == writer.segments.segments_of("u:u1")
+    # A definition change (and the re-evaluation it causes) reloads everything.
+    writer.segments.apply_definitions({"fans": {"rule": "count(view, window=7d) >= 1"}})
+    assert reader.segments.refresh() == -1
+    assert set(reader.segments.definitions()["fans"].rule.text.split()) >= {">=", "1"}
+    assert held(reader, "u2") == {"fans": 1.0}
+    # A bulk re-evaluation written as a snapshot is picked up too.
+    writer.segments.reset()
+    assert reader.segments.refresh() == -1 and held(reader, "u1") == {}
+    writer.segments.evaluate_all()
+    assert reader.segments.refresh() == -1
+    assert {k for k, _ in reader.segments.members("fans")} == {"u:u1", "u:u2"}
+    # So does deleting a segment.
+    writer.segments.delete_definition("fans")
+    reader.segments.refresh()
+    assert held(reader, "u1") == {} and "fans" not in reader.segments.definitions()

@@ -130,6 +130,8 @@ class SegmentEngine:
         self._journal: list[Change | BulkChange] = []
         #: ``(generation, history seq)`` of the store when memory was last brought up to date.
         self._marks = (0, 0)
+        self._follower: threading.Thread | None = None
+        self._following = threading.Event()
         #: During a replay: ``(log head at the reset, memberships before it by key)``.
         self._replay: tuple[int, dict[str, dict[str, float]]] | None = None
         self._noted: set[str] = set()
@@ -186,12 +188,73 @@ class SegmentEngine:
 
     def stop(self) -> None:
         """Write what is pending and stop the background threads."""
+        if self._follower is not None:
+            self._following.set()
+            self._follower.join(timeout=5)
+            self._follower = None
         self.scheduler.stop()
         try:
             self.flush()
         finally:
             if self.webhooks is not None:
                 self.webhooks.stop()
+
+    # -- other processes' changes ---------------------------------------------------------
+    def refresh(self) -> int:
+        """Catch up with memberships another process changed (an API process beside a worker).
+
+        Cheap when nothing changed: one query of the change generation and the last history
+        seq. New history rows are applied in order; a moved generation (a snapshot, a reset,
+        a definition change) reloads everything. Returns how many rows were applied (-1: a
+        reload). Only for processes that do not run the consumers themselves: there memory is
+        ahead of the store and must not be rolled back to it.
+        """
+        marks = self.store.marks()
+        if marks == self._marks:
+            return 0
+        if marks[0] != self._marks[0] or marks[1] < self._marks[1]:
+            self.load()
+            return -1
+        rows = self.store.history_since(self._marks[1])
+        touched: set[str] = set()
+        with self._write, self._state:
+            for _, segment, key, change, confidence, at in rows:
+                if segment not in self._defs.by_name:
+                    continue
+                members = self._members.setdefault(segment, {})
+                previous = members.get(key)
+                if change == "exit":
+                    members.pop(key, None)
+                else:
+                    since = previous.since if previous is not None and change == "update" else at
+                    members[key] = Membership(segment, float(confidence), since)
+                touched.add(key)
+            names = sorted(self._members)
+            for key in touched:
+                held = tuple(m for name in names if (m := self._members[name].get(key)) is not None)
+                if held:
+                    self._by_subject[key] = held
+                else:
+                    self._by_subject.pop(key, None)
+            self._marks = (marks[0], rows[-1][0] if rows else marks[1])
+        return len(rows)
+
+    def follow(self, interval: float | None = None) -> None:
+        """Call :meth:`refresh` every ``interval`` seconds (default ``refresh_seconds``) in a thread."""
+        if self._follower is not None:
+            return
+        every = self.settings.refresh_seconds if interval is None else interval
+        stop = self._following = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(every):
+                try:
+                    self.refresh()
+                except Exception:  # noqa: BLE001 - the store may be briefly unavailable; try again
+                    log.exception("segment membership refresh failed")
+
+        self._follower = threading.Thread(target=run, name="segment-refresh", daemon=True)
+        self._follower.start()
 
     # -- reads (memory only) -------------------------------------------------------------
     def segments_of(self, subject_key: str) -> list[Membership]:

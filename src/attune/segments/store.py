@@ -112,14 +112,16 @@ class SegmentStore:
                 versions[name] = old.version + 1
             else:
                 versions[name] = old.version
+        if any(versions[n] != (current[n].version if n in current else 0) for n in versions):
+            self.bump(conn)  # other processes reload definitions and memberships
         return versions
 
     def delete_definition(self, conn: Connection, name: str) -> None:
         """Remove a definition with whatever is left of its memberships (rows, snapshot)."""
         conn.execute(delete(segment_definitions).where(segment_definitions.c.name == name))
         conn.execute(delete(segment_memberships).where(segment_memberships.c.segment == name))
-        if conn.execute(delete(segment_snapshots).where(segment_snapshots.c.segment == name)).rowcount:
-            self.bump(conn)
+        conn.execute(delete(segment_snapshots).where(segment_snapshots.c.segment == name))
+        self.bump(conn)
 
     # -- snapshots and the change generation ----------------------------------------
     def snapshots(self) -> Iterator[tuple[str, list[str], np.ndarray, np.ndarray]]:

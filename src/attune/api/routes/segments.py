@@ -31,6 +31,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     learning = learning_for(runtime) if engine is not None else None
     if engine is not None:
         engine.start()
+        if not _consuming(runtime):
+            # The consumers run in another process (a worker): follow its changes.
+            engine.follow()
     if learning is not None:
         learning.start()
     try:
@@ -40,6 +43,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             learning.stop(timeout=1.0)
         if engine is not None:
             engine.stop()
+
+
+def _consuming(runtime: Any) -> bool:
+    """Whether this process runs the consumers (the app's lifespan starts them before ours)."""
+    pipeline = runtime.pipeline
+    running = getattr(pipeline, "running", None)
+    return bool(running) if running is not None else bool(getattr(pipeline, "_threads", ()))
 
 
 router = APIRouter(tags=["segments"], lifespan=lifespan)
