@@ -19,6 +19,8 @@ from attune.consumers.popularity import PopularityConsumer
 from attune.consumers.profiles import ProfilesConsumer
 from attune.ingest.service import IngestService
 from attune.log.sql import SqlEventLog
+from attune.privacy.erasure import ErasureRequest
+from attune.privacy.services import Privacy
 from attune.profiles.identity import SubjectKeys
 from attune.profiles.reader import ProfileReader
 from attune.recommend.popularity import PopularityRanker
@@ -30,7 +32,8 @@ from attune.segments.wiring import attach_segments
 from attune.settings import Settings
 from attune.storage.engine import make_engine
 from attune.storage.migrate import upgrade
-from attune.training.trainer import registry_for
+from attune.training.erasure import register_model_erasure
+from attune.training.trainer import models_dir, registry_for
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class Runtime:
     pipeline: Pipeline
     ingest: IngestService
     segments: SegmentEngine
+    privacy: Privacy
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -60,6 +64,8 @@ class Runtime:
         if migrate:
             upgrade(engine)
         subject_keys = SubjectKeys()
+        # Before anything stores keys: with pseudonymization on it configures subject_keys in place.
+        privacy = Privacy.open(settings, engine, subject_keys)
         event_log = SqlEventLog(engine, subject_keys)
         consumers = build_consumers(settings, subject_keys)
         segments = attach_segments(settings, engine, subject_keys, consumers)
@@ -69,6 +75,9 @@ class Runtime:
             engine,
             flush_seconds=settings.lake.flush_seconds,
         )
+        privacy.flush_before_erasure(pipeline)
+        register_model_erasure(privacy.erasure, models_dir(settings))
+        register_derived_erasure(privacy, pipeline, segments)
         catalog = Catalog(engine)
         profiles = ProfileReader(engine, subject_keys, settings.profiles.recent_interactions)
         ranker = PopularityRanker(
@@ -93,7 +102,8 @@ class Runtime:
             ),
             segments=segments,
             pipeline=pipeline,
-            ingest=IngestService(settings.ingest, event_log, on_append=pipeline.notify),
+            ingest=privacy.guard(IngestService(settings.ingest, event_log, on_append=pipeline.notify)),
+            privacy=privacy,
         )
 
     def close(self) -> None:
@@ -120,3 +130,18 @@ def build_consumers(settings: Settings, subject_keys: SubjectKeys) -> list[Consu
         PopularityConsumer(settings.recommend.event_weights),
         LakeConsumer(settings.lake_dir, settings.lake.flush_events),
     ]
+
+
+def register_derived_erasure(privacy: Privacy, pipeline: Pipeline, segments: SegmentEngine) -> None:
+    """Erasure reaches the state consumers keep in memory: features and segment memberships."""
+    from attune.consumers.features import FeaturesConsumer, FeaturesEraser
+
+    for runner in pipeline.runners:
+        if isinstance(runner.consumer, FeaturesConsumer):
+            privacy.erasure.register(FeaturesEraser(runner.consumer))
+
+    def forget_memberships(request: ErasureRequest) -> None:
+        for key in request.subject_keys:
+            segments.erase(key)
+
+    privacy.erasure.after.append(forget_memberships)

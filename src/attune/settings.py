@@ -215,6 +215,43 @@ class SegmentSettings(BaseModel):
         None, description="When set, each delivery carries X-Attune-Signature: sha256=HMAC(secret, body)."
     )
     webhook_poll_seconds: float = Field(1.0, gt=0, description="How often the outbox is checked for due deliveries.")
+    bulk_threshold: int = Field(
+        10_000,
+        ge=0,
+        description="A re-evaluation changing more memberships of one segment than this stores the segment as "
+        "one compressed snapshot and records those changes as hourly counts, not one history row per person.",
+    )
+    learn_every_hours: float | None = Field(
+        None, gt=0, description="Re-learn the clustered segments this often in `serve`/`worker` (off by default)."
+    )
+    learn_method: str = Field("gmm", description="Clustering of scheduled learning: kmeans, dbscan or gmm.")
+    refresh_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="A process that does not run the consumers (API beside a worker) reloads memberships "
+        "changed by others this often.",
+    )
+
+
+class ServingSettings(BaseModel):
+    """Serving recommendations: cold start, fold-in, segment boosts and the in-memory caches."""
+
+    fold_in_min_items: int = Field(
+        3, ge=1, description="A new person's events become a folded-in user vector from this many known items."
+    )
+    demographic_traits: list[str] = Field(
+        default_factory=lambda: ["age", "gender", "country"],
+        description="Traits that define 'people like you' for cold-start popularity (age in ten-year bands).",
+    )
+    min_group_size: int = Field(20, ge=1, description="Smallest group (segment or traits) whose popularity is used.")
+    segment_boosts: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per segment, per category: score factor for members, weighted by membership confidence.",
+    )
+    user_cache_size: int = Field(200_000, ge=1, description="People kept in serving's memory.")
+    user_cache_seconds: float = Field(600.0, gt=0, description="Longest time a cached person is trusted.")
+    catalog_poll_seconds: float = Field(10.0, gt=0, description="How often another process's catalog writes are looked for.")
+    cache_bodies: bool = Field(True, description="Keep each person's rendered answers until something they depend on changes.")
 
 
 class Settings(BaseSettings):
@@ -245,6 +282,7 @@ class Settings(BaseSettings):
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     segments: SegmentSettings = Field(default_factory=SegmentSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -89,7 +89,15 @@ def test_export_then_erase_leaves_nothing(private_client: TestClient, private_ru
         {"type": "view", "anonymous_id": "device-zz1", "item_id": "i2"},
         {"type": "view", "user_id": OTHER, "item_id": "i1", "context": {"ip": "203.0.113.9"}},
     ]
+    segment = private_client.put("/v1/segments/viewers", json={"rule": "count(view, window=30d) >= 1"})
+    assert segment.status_code in (200, 201), segment.text
     assert private_client.post("/v1/events", json={"events": events}).json()["accepted"] == 4
+    assert private_runtime.pipeline.wait_for(private_runtime.log.head())
+    # Derived state holds the person before erasure (features and a segment membership) ...
+    assert {s["name"] for s in private_client.get(f"/v1/users/{USER}/segments").json()["segments"]} == {"viewers"}
+    features = private_runtime.pipeline.runner("features").consumer.store
+    user_key = private_runtime.subject_keys.user(USER)
+    assert user_key in features.persons
     private_client.put(f"/v1/users/{USER}/consent", json={"purposes": {"marketing": "granted"}, "source": "banner"})
     wait_for_lake(private_runtime)
     data_dir = private_runtime.settings.data_dir
@@ -114,6 +122,10 @@ def test_export_then_erase_leaves_nothing(private_client: TestClient, private_ru
         assert private_client.get(path).status_code == 404
     assert private_client.delete(f"/v1/users/{USER}").status_code == 404
     assert private_client.get(f"/v1/users/{OTHER}/profile").status_code == 200  # neighbours untouched
+    # ... and none of it afterwards, in memory or on disk.
+    assert user_key not in features.persons
+    assert private_client.get(f"/v1/users/{USER}/segments").json()["segments"] == []
+    assert user_key not in private_runtime.segments.members("viewers")
     tokens = [k[2:] for k in (private_runtime.subject_keys.user(USER), private_runtime.subject_keys.anon("device-zz1"))]
     assert files_containing(data_dir, [USER, "device-zz1", *tokens, "gold"]) == {}
     assert private_runtime.privacy.audit.verify().ok

@@ -43,12 +43,15 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM); serve HTTPS.")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM) of --ssl-certfile.")] = None,
 ) -> None:
     """Serve the HTTP API with consumers running in the same process."""
     from attune.cli.serving import serve as run_server
 
     with friendly_errors():
-        run_server(settings_for(data_dir, database_url), host=host, port=port, access_log=access_log)
+        run_server(settings_for(data_dir, database_url), host=host, port=port, access_log=access_log,
+                   ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
 
 
 @keys_app.command("create")

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import gc
 import sys
+from pathlib import Path
 
 import uvicorn
 from threadpoolctl import threadpool_limits
 
 from attune.api.app import create_app
+from attune.auth.secure import check_listen, tls_options
 from attune.consumers.pipeline import Pacing
 from attune.events.enrich import device_from_user_agent
 from attune.observability.logging import configure_logging
+from attune.privacy.keyring import has_master_key
 from attune.runtime import Runtime
 from attune.settings import Settings
 from attune.training.schedule import retraining_for
 
 
-def serve(settings: Settings, *, host: str | None, port: int | None, access_log: bool = False) -> None:
-    """Run the server until interrupted."""
+def serve(
+    settings: Settings,
+    *,
+    host: str | None,
+    port: int | None,
+    access_log: bool = False,
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+) -> None:
+    """Run the server until interrupted (over TLS when given a certificate and its key)."""
     configure_logging(settings.log_level, settings.log_format)
     runtime = Runtime.open(settings)
     # Consumers share this process with ingest: they give way to appends (see Pacing).
@@ -52,6 +63,9 @@ def serve(settings: Settings, *, host: str | None, port: int | None, access_log:
     if retraining is not None:
         retraining.start()
     try:
+        # Secure defaults: no unsafe installation listens beyond loopback (see auth/secure.py).
+        check_listen(host or settings.host, environment=settings.environment,
+                     has_master_key=has_master_key(settings), keys=runtime.keys.list())
         uvicorn.run(
             app,
             host=host or settings.host,
@@ -61,6 +75,7 @@ def serve(settings: Settings, *, host: str | None, port: int | None, access_log:
             loop="uvloop",
             http="httptools",
             timeout_graceful_shutdown=10,
+            **tls_options(ssl_certfile, ssl_keyfile),
         )
     finally:
         if retraining is not None:

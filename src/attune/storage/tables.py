@@ -298,6 +298,27 @@ segment_outbox = Table(
 )
 Index("ix_segment_outbox_due", segment_outbox.c.status, segment_outbox.c.next_attempt_at)
 
+# (migration 0006) A segment's whole membership as one compressed Arrow table, written by bulk
+# re-evaluation; rows of ``segment_memberships`` of that segment override it (confidence 0:
+# left since the snapshot).
+segment_snapshots = Table(
+    "segment_snapshots",
+    metadata,
+    Column("segment", String(200), primary_key=True),
+    Column("taken_at", Float, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# (migration 0006) ``generation``: bumped whenever memberships change other than by history
+# rows (snapshot, reset, deletion), so other processes know to reload.
+segment_counters = Table(
+    "segment_counters",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
 # --- features (owner: features helper) ---------------------------------------------------
 # The features consumer's per-person state (compact binary: recent events plus aggregates of
 # pruned ones), written with the consumer's position in one transaction (exactly-once).
