@@ -73,3 +73,50 @@ def test_odd_user_ids_still_get_an_answer(shop: TestClient, user_id: str) -> Non
     response = shop.get(f"/v1/users/{quote(user_id, safe='')}/recommendations")
     assert response.status_code == 200
     assert response.json()["user_id"] == user_id
+
+
+@pytest.fixture
+def catalogued(shop: TestClient) -> TestClient:
+    """The shop's items with genres; ``mid`` is out of stock."""
+    for item, genres, extra in (("hit", ["drama"], {}), ("mid", ["comedy"], {"in_stock": False}), ("niche", ["comedy"], {})):
+        assert shop.put(f"/v1/items/{item}", json={"title": item.title(), "genres": genres, **extra}).status_code < 300
+    return shop
+
+
+def test_the_response_has_exactly_the_documented_shape(catalogued: TestClient) -> None:
+    body = catalogued.get("/v1/users/u1/recommendations?k=3").json()
+    assert set(body) == {"user_id", "model", "personalized", "items"}
+    assert all(set(item) == {"item_id", "score", "reason"} for item in body["items"])
+
+
+def test_out_of_stock_items_never_appear(catalogued: TestClient) -> None:
+    assert "mid" not in [i["item_id"] for i in catalogued.get("/v1/users/x/recommendations").json()["items"]]
+    assert "mid" not in [i["item_id"] for i in catalogued.get("/v1/items/hit/similar").json()["items"]]
+
+
+def test_category_filters(catalogued: TestClient) -> None:
+    def ids(query: str) -> list[str]:
+        return [i["item_id"] for i in catalogued.get(f"/v1/users/x/recommendations?{query}").json()["items"]]
+
+    assert ids("category=Comedy") == ["niche"]
+    assert ids("exclude_category=comedy") == ["hit"]
+    assert ids("category=drama,comedy&exclude=hit") == ["niche"]
+    assert ids("category=horror") == []
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "lots"])
+def test_diversity_out_of_range_is_422(catalogued: TestClient, value: str) -> None:
+    response = catalogued.get(f"/v1/users/x/recommendations?diversity={value}")
+    assert response.status_code == 422
+    assert response.json()["errors"][0].startswith("query.diversity: ")
+
+
+def test_similar_items_take_the_same_filters(catalogued: TestClient) -> None:
+    body = catalogued.get("/v1/items/hit/similar?exclude_category=drama&diversity=0.5").json()
+    assert [i["item_id"] for i in body["items"]] == ["niche"]
+
+
+def test_recommendations_need_the_read_scope(catalogued: TestClient, auth) -> None:
+    assert catalogued.get("/v1/users/x/recommendations", headers={"Authorization": ""}).status_code == 401
+    assert catalogued.get("/v1/users/x/recommendations", headers=auth("ingest")).status_code == 403
+    assert catalogued.get("/v1/users/x/recommendations", headers=auth("read")).status_code == 200

@@ -21,7 +21,7 @@ def mmr(relevance: np.ndarray, similarity: np.ndarray, k: int, diversity: float)
     span = rel.max() - rel.min()
     rel = (rel - rel.min()) / span if span > 0 else np.ones(n)
     sim = np.asarray(similarity, dtype=np.float64)
-    picked = [int(np.argmax(rel))]
+    picked = [int(np.argmax(relevance))]  # the raw scores: normalizing may round near-ties together
     closest = sim[picked[0]].copy()
     available = np.ones(n, dtype=bool)
     available[picked[0]] = False
