@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 from attune.events.model import Event
 
+#: Page fields that are free text (scanned); the rest are structural.
+_PAGE_TEXT = frozenset({"url", "referrer", "search", "title", "path"})
 #: Location fields kept: enough for city-level personalization, nothing finer.
 GEO_KEPT = frozenset({"country", "country_code", "region", "region_code", "city", "timezone", "continent"})
 #: Properties an allowlist always keeps: the event cannot be processed without them.
@@ -99,10 +101,11 @@ def truncate_ip(text: Any) -> str | None:
 
 
 def coarsen_geo(geo: Any) -> dict[str, Any]:
-    """Only the city-level fields of a location object."""
+    """Only the city-level fields of a location object (``geo`` itself when it has nothing finer)."""
     if not isinstance(geo, Mapping):
         return {}
-    return {k: v for k, v in geo.items() if k in GEO_KEPT and isinstance(v, _SCALARS)}
+    kept = {k: v for k, v in geo.items() if k in GEO_KEPT and isinstance(v, _SCALARS)}
+    return geo if len(kept) == len(geo) and type(geo) is dict else kept
 
 
 @dataclass(frozen=True)
@@ -178,16 +181,40 @@ class PiiScanner:
         return "".join(out)
 
     def scrub_value(self, value: Any) -> Any:
-        """Scrub every string inside a JSON value (keys are left alone)."""
+        """Scrub every string inside a JSON value (keys are left alone).
+
+        Copy-on-write: a value with nothing to scrub comes back as the same object, so clean
+        events (most of them) allocate nothing here.
+        """
         if type(value) is str:  # the common case first
             return self.scrub(value) if len(value) >= _SHORTEST_PII else value
         if isinstance(value, str):
             return self.scrub(value)
         if isinstance(value, dict):
-            return {k: self.scrub_value(v) for k, v in value.items()}
+            return self.scrub_mapping(value)
         if isinstance(value, list):
-            return [self.scrub_value(v) for v in value]
+            out = None
+            for i, item in enumerate(value):
+                new = self.scrub_value(item)
+                if new is not item:
+                    if out is None:
+                        out = list(value)
+                    out[i] = new
+            return value if out is None else out
         return value
+
+    def scrub_mapping(self, mapping: dict[str, Any], only: frozenset[str] | None = None) -> dict[str, Any]:
+        """``mapping`` with its values (those named in ``only``, when given) scrubbed; copy-on-write."""
+        out = None
+        for key, item in mapping.items():
+            if only is not None and key not in only:
+                continue
+            new = self.scrub_value(item)
+            if new is not item and new != item:
+                if out is None:
+                    out = dict(mapping)
+                out[key] = new
+        return mapping if out is None else out
 
 
 @dataclass(frozen=True)
@@ -202,7 +229,8 @@ def minimize_context(context: Mapping[str, Any], scanner: PiiScanner) -> dict[st
     """The context with IP truncated, location coarsened and page URLs scrubbed.
 
     A shallow copy: every nested value changed here is replaced by a new object, never
-    edited in place, so the input stays untouched without the cost of a deep copy.
+    edited in place, so the input stays untouched without the cost of a deep copy (and
+    nested objects with nothing to change are shared, not copied).
     """
     out = dict(context)
     if "ip" in out:
@@ -216,18 +244,21 @@ def minimize_context(context: Mapping[str, Any], scanner: PiiScanner) -> dict[st
             out[name] = coarsen_geo(out[name])
     page = out.get("page")
     if isinstance(page, dict):
-        out["page"] = {k: scanner.scrub_value(v) if k in ("url", "referrer", "search", "title", "path") else v
-                       for k, v in page.items()}
+        out["page"] = scanner.scrub_mapping(page, _PAGE_TEXT)
     return out
 
 
 def minimize_properties(event_type: str, properties: Mapping[str, Any], policy: MinimizationPolicy) -> dict[str, Any]:
-    """Properties after the allowlist (if any for this type) and the PII scan."""
+    """Properties after the allowlist (if any for this type) and the PII scan.
+
+    Copy-on-write: the same dict comes back when nothing was removed or scrubbed; callers
+    must not edit the result in place.
+    """
     allowed = policy.property_allowlist.get(event_type)
     if allowed is not None:
         keep = allowed | _STRUCTURAL.get(event_type, set())
         properties = {k: v for k, v in properties.items() if k in keep}
-    return {k: policy.scanner.scrub_value(v) for k, v in properties.items()}
+    return policy.scanner.scrub_mapping(dict(properties) if type(properties) is not dict else properties)
 
 
 def minimize(event: T, policy: MinimizationPolicy) -> T:

@@ -121,10 +121,11 @@ class PrivacyTransform:
         properties = event.properties
         if properties:
             properties = minimize_properties(event.type, properties, self.policy)
-            if event.type == "alias" and "previous_id" in event.properties:
+            previous = event.properties.get("previous_id") if event.type == "alias" else None
+            if previous is not None and properties.get("previous_id") is not previous:
                 # An id, not free text: an e-mail address used as an id must survive the PII scan
-                # (it is pseudonymized below, as user ids are).
-                properties["previous_id"] = event.properties["previous_id"]
+                # (it is pseudonymized below, as user ids are). A copy: the scan may share dicts.
+                properties = {**properties, "previous_id": previous}
         user_id, anonymous_id = event.user_id, event.anonymous_id
         if self.keys.pseudonymized:
             user_key, anon_key = keys
