@@ -99,6 +99,8 @@ def consent_changes(
 
 
 _PENDING: dict[str, str] = {}
+#: The decided states of a subject who decided nothing (shared: never modified).
+_NO_DECISIONS: dict[str, str] = {}
 class ConsentService:
     """Records decisions and answers ``allows`` quickly."""
 
@@ -210,19 +212,24 @@ class ConsentService:
                 conn, consent_current, ("subject_key", "purpose", "state"), "subject_key", owners
             ):
                 decided.setdefault(key, {})[purpose] = state
-        fresh = {}
+        # Most subjects decided nothing: they share one empty mapping and one cache entry, so a
+        # batch of new people allocates nothing per person here.
+        undecided = (now, _NO_DECISIONS)
+        entries: dict[str, tuple[float, dict[str, str]]] = {}
         for key in missing:
-            states = dict(decided.get(key, ()))
+            own = decided.get(key)
             canonical = links.get(key)
-            if canonical is not None:  # the canonical person's decisions override the subject's own
-                states.update(decided.get(canonical, ()))
-            fresh[key] = states
-        out.update(fresh)
+            inherited = decided.get(canonical) if canonical is not None else None
+            if own is None and inherited is None:
+                entries[key] = undecided
+            else:  # the canonical person's decisions override the subject's own
+                entries[key] = (now, {**(own or {}), **(inherited or {})})
+            out[key] = entries[key][1]
         with self._lock:
             if generation == self._generation:
-                if len(self._cache) + len(fresh) > 100_000:
+                if len(self._cache) + len(entries) > 100_000:
                     self._cache.clear()
-                self._cache.update((key, (now, states)) for key, states in fresh.items())
+                self._cache.update(entries)
         return out
 
     def state(self, subject_key: str, purpose: str) -> str:

@@ -28,7 +28,6 @@ from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 
 from attune.privacy.crypto import KeyShredded, PersonKeys, encrypt_with
 from attune.storage.tables import subjects
-from attune.storage.upsert import insert_ignore
 
 _TOKEN = re.compile(r"^~[A-Za-z0-9_-]{1,16}\.[0-9a-f]{40}$")
 _DIGEST_BYTES = 20
@@ -111,12 +110,19 @@ class SubjectRegistry:
         # cached only once it has committed.
         with self.engine.begin() if conn is None else _nullcontext(conn) as tx:
             ciphers = self.person_keys.load_or_create(tx, list(fresh))
-            rows = []
-            for key, raw in fresh.items():
-                blob = encrypt_with(ciphers[key], raw.encode("utf-8", "surrogatepass"))
-                rows.append({"subject_key": key, "key_id": Pseudonymizer.key_id_of(key[2:]), "raw_id": blob,
-                             "created_at": now})
-            insert_ignore(tx, subjects, rows)
+            rows = [
+                (key, Pseudonymizer.key_id_of(key[2:]), encrypt_with(ciphers[key], raw.encode("utf-8", "surrogatepass")),
+                 now)
+                for key, raw in fresh.items()
+            ]
+            # Straight to the driver, as storage/upsert.py does: per-row SQLAlchemy processing
+            # would cost more than the insert.
+            marker = "?" if tx.dialect.paramstyle == "qmark" else "%s"
+            tx.exec_driver_sql(
+                f"INSERT INTO {subjects.name} (subject_key, key_id, raw_id, created_at) "
+                f"VALUES ({marker}, {marker}, {marker}, {marker}) ON CONFLICT DO NOTHING",
+                rows,
+            )
         self.person_keys.remember(ciphers)
         with self._lock:
             for key, raw in fresh.items():
