@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice, repeat
+from operator import attrgetter
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, bindparam, select
@@ -586,10 +587,12 @@ class SegmentEngine:
                 new = np.asarray(held[name], dtype=float)
                 old = np.zeros(n)
                 if members:
-                    get = index.get
-                    positions = np.fromiter((get(k, -1) for k in members), dtype=np.int64, count=len(members))
+                    # C-level maps: no Python frame per member (millions of them).
+                    positions = np.fromiter(
+                        map(index.get, members, repeat(-1)), dtype=np.int64, count=len(members)
+                    )
                     confidences = np.fromiter(
-                        (m.confidence for m in members.values()), dtype=float, count=len(members)
+                        map(_confidence, members.values()), dtype=float, count=len(members)
                     )
                     inside = positions >= 0
                     old[positions[inside]] = confidences[inside]
@@ -678,13 +681,16 @@ class SegmentEngine:
             for i, combo in enumerate(combos.tolist()):
                 tuples[i] = tuple(entered[name][1.0] for j, name in enumerate(names) if combo >> j & 1)
             by_subject.update(zip(keys[rows].tolist(), tuples[inverse].tolist(), strict=True))
-        members = [self._members.get(name, {}) for name in names]
-        others = [self._members.get(name, {}) for name in sorted(set(self._members) - set(names))]
-        for key in keys[changed & ~fresh].tolist() + sorted(outside):
-            found = [m for source in members if (m := source.get(key)) is not None]
-            found += [m for source in others if (m := source.get(key)) is not None]
+        # Everyone else who changed: their memberships gathered segment by segment in name
+        # order, in C loops (``map``/``filter``), then empty tuples dropped.
+        rest = keys[changed & ~fresh].tolist() + sorted(outside)
+        gathered: dict[str, tuple[Membership, ...]] = dict.fromkeys(rest, ())
+        for name in sorted(self._members):
+            found = map(self._members[name].get, rest)
+            gathered.update(zip(rest, map(tuple.__add__, map(gathered.get, rest), zip(found))))
+        for key, found in zip(rest, map(tuple, map(_present, gathered.values())), strict=True):
             if found:
-                by_subject[key] = tuple(sorted(found, key=_by_name)) if others else tuple(found)
+                by_subject[key] = found
             else:
                 by_subject.pop(key, None)
 
@@ -1049,6 +1055,13 @@ class SegmentEngine:
             else:
                 with self.db.begin() as own:
                     self.store.clear(own)
+
+
+_confidence = attrgetter("confidence")
+
+
+def _present(memberships: tuple[Membership | None, ...]) -> Iterator[Membership]:
+    return filter(None, memberships)
 
 
 @contextmanager
