@@ -53,7 +53,13 @@ def test_apply_list_evaluate_conflicts(tmp_path: Path) -> None:
     runtime = Runtime.open(load_settings(data_dir=tmp_path))
     try:
         # u3..u5 viewed >= 3 items; the equal-priority tie in "tier" goes to the first name.
-        assert sorted(k for k, _ in runtime.segments.members("casual")) == ["u:u1", "u:u2", "u:u3", "u:u4", "u:u5"]
+        assert sorted(k for k, _ in runtime.segments.members("casual")) == [
+            "u:u1",
+            "u:u2",
+            "u:u3",
+            "u:u4",
+            "u:u5",
+        ]
         assert runtime.segments.size("keen") == 0
     finally:
         runtime.close()
@@ -87,3 +93,29 @@ def test_bad_files_name_the_fault(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "priority" in result.output
     missing = invoke("segments", "apply", str(tmp_path / "none.yaml"), "--data-dir", str(tmp_path))
     assert missing.exit_code == 1 and "cannot read" in missing.output
+
+
+def test_learn_stores_clusters_with_confidences(tmp_path: Path) -> None:
+    from tests.segments.test_learning import planted_events
+
+    runtime = Runtime.open(load_settings(data_dir=tmp_path))
+    try:
+        events, truth = planted_events(15, seed=4)
+        assert not runtime.ingest.ingest(events).rejected
+        runtime.catch_up()
+    finally:
+        runtime.close()
+    result = invoke(
+        "segments", "learn", "--method", "kmeans", "--prefix", "tribe", "--data-dir", str(tmp_path)
+    )
+    assert result.exit_code == 0, result.output
+    assert "learnt 3 segments (kmeans" in result.output
+    runtime = Runtime.open(load_settings(data_dir=tmp_path))
+    try:
+        learnt = {n for n, d in runtime.segments.definitions().items() if d.kind == "learnt"}
+        assert learnt == {"tribe_1", "tribe_2", "tribe_3"}
+        assert all(runtime.segments.segments_of(key) for key in truth)
+    finally:
+        runtime.close()
+    bad = invoke("segments", "learn", "--method", "spectral", "--data-dir", str(tmp_path))
+    assert bad.exit_code != 0 and "method" in bad.output and "Traceback" not in bad.output
