@@ -15,7 +15,15 @@ How memberships change:
 - **Definitions.** Creating, changing or deleting a segment re-evaluates everyone
   (:meth:`reevaluate`) or removes its members.
 - **Bulk.** :meth:`evaluate_all` recomputes every membership from the offline features with
-  the vectorized evaluator (:mod:`attune.segments.bulk`), with the same semantics.
+  the vectorized evaluator (:mod:`attune.segments.bulk`), with the same semantics. The
+  difference with memory is taken column-wise (numpy); new memberships share one object per
+  segment and confidence, and a segment with many changes is stored as one compressed
+  snapshot (:mod:`attune.segments.store`). Only real changes reach webhooks.
+- **Replays.** After :meth:`reset` with ``replay_until`` webhooks hear nothing until the replay
+  passes the old head; then only the memberships that differ are announced (:meth:`replayed`).
+- **Other processes.** A process that does not run the consumers (the API beside a worker)
+  calls :meth:`refresh` (or :meth:`follow`): new history rows are applied, a moved change
+  generation (snapshot, reset, definition change) reloads everything.
 
 Evaluating a person: every segment in dependency order (a ``segment("x")`` reference reads
 the confidence with which ``x`` *matched*, before exclusive groups are applied), rule segments
