@@ -139,6 +139,36 @@ def lake_offline(lake: Path, people: int):
     return (lambda refs, as_of: offline_values(source, refs, as_of)), NOW
 
 
+def memory_per_profile(people: int = 100_000) -> None:
+    """Bytes the engine's memory holds per profile and per membership (tracemalloc, synthetic)."""
+    import gc
+    import tracemalloc
+
+    db = make_engine(
+        f"sqlite:///{tempfile.mkdtemp(prefix='attune-bench-seg-')}/mem.db", sqlite_synchronous="NORMAL"
+    )
+    upgrade(db)
+    engine = SegmentEngine(db, None)
+    engine.load()
+    engine.apply_definitions(
+        {k: (v if isinstance(v, dict) else {"rule": v}) for k, v in RULES.items()}, reevaluate=False
+    )
+    columns = synthesize(engine, people, seed=5)
+    engine.offline = lambda refs, as_of: columns
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    engine.evaluate_all(as_of=time.time())
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    held = sum(engine.sizes().values())
+    print(
+        f"memory of memberships: {used / people:.0f} bytes per profile, {used / held:.0f} per membership "
+        f"({held:,} memberships of {people:,} people; keys are the offline columns' strings)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=1_000_000)
@@ -183,6 +213,7 @@ def main() -> None:
         f"memberships held: {sum(engine.sizes().values()):,} (entered from empty: {cold['entered']:,}); "
         f"peak RSS {rss / 2**20:.0f} MiB"
     )
+    memory_per_profile()
 
 
 if __name__ == "__main__":
