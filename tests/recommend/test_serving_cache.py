@@ -118,7 +118,7 @@ ops = st.lists(
 
 
 @given(steps=ops)
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_the_cache_always_agrees_with_the_store(make_runtime: Callable[..., Runtime], steps) -> None:
     runtime = make_runtime()
     service = runtime.recommendations

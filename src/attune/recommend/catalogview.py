@@ -9,6 +9,7 @@ it changed (its cached unavailable set was dropped by an upsert) and at most eve
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -21,6 +22,8 @@ from sqlalchemy import select
 
 from attune.catalog.items import Catalog
 from attune.storage.tables import items as items_table
+
+log = logging.getLogger(__name__)
 
 #: Attributes whose values name an item's categories (strings or lists of strings).
 CATEGORY_ATTRIBUTES = ("category", "categories", "genres", "genre")
@@ -127,6 +130,7 @@ class CatalogView:
         self._high_water = float("-inf")
         self._polled_at = float("-inf")
         self._lock = threading.Lock()
+        self._polling = threading.Lock()
 
     def _marker(self) -> object:
         # The catalog drops its cached unavailable set on every upsert in this process; the
@@ -134,33 +138,50 @@ class CatalogView:
         return getattr(self.catalog, "_unavailable", None)
 
     def peek(self) -> CatalogSnapshot | None:
-        """The snapshot when known current without a database read, else ``None``."""
+        """The snapshot when known current without a database read, else ``None``.
+
+        A due poll for another process's writes runs in a background thread meanwhile.
+        """
         marker = self._marker()
         snapshot = self._snapshot
-        if (
-            snapshot is None
-            or marker is None
-            or marker is not self._seen_marker
-            or time.monotonic() - self._polled_at >= self.poll_seconds
-        ):
+        if snapshot is None or marker is None or marker is not self._seen_marker:
             return None
+        if time.monotonic() - self._polled_at >= self.poll_seconds and self._polling.acquire(blocking=False):
+            threading.Thread(target=self._poll_then_release, daemon=True, name="catalog-view").start()
         return snapshot
+
+    def _poll_then_release(self) -> None:
+        try:
+            with self._lock:
+                self._polled_at = time.monotonic()
+                self._snapshot = self._load(self._snapshot)
+        except Exception:
+            log.exception("could not refresh the catalog view")
+        finally:
+            self._polling.release()
 
     def get(self) -> CatalogSnapshot:
         """The current snapshot (reads the changed rows when something changed)."""
-        fresh = self.peek()
-        if fresh is not None:
-            return fresh
+        if self._fresh():
+            return self._snapshot  # type: ignore[return-value]
         with self._lock:
-            fresh = self.peek()
-            if fresh is not None:
-                return fresh
+            if self._fresh():
+                return self._snapshot  # type: ignore[return-value]
             self.catalog.unavailable()  # re-arms the marker
             marker = self._marker()
             self._polled_at = time.monotonic()
             self._snapshot = self._load(self._snapshot)
             self._seen_marker = marker
             return self._snapshot
+
+    def _fresh(self) -> bool:
+        marker = self._marker()
+        return (
+            self._snapshot is not None
+            and marker is not None
+            and marker is self._seen_marker
+            and time.monotonic() - self._polled_at < self.poll_seconds
+        )
 
     def _load(self, previous: CatalogSnapshot | None) -> CatalogSnapshot:
         query = select(items_table.c.item_id, items_table.c.attributes, items_table.c.updated_at)

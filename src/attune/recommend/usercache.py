@@ -19,6 +19,7 @@ Changes that do not travel through the log (an erasure) call :meth:`UserCache.fo
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -31,6 +32,8 @@ from attune.log.protocol import EventLog
 from attune.profiles.identity import SubjectKeys
 from attune.profiles.reader import Interaction, ProfileReader, ServingSnapshot
 from attune.storage.tables import consumer_offsets, identity_links
+
+log = logging.getLogger(__name__)
 
 #: More new events than this between two looks: drop everything rather than read them all.
 _MAX_EVENTS_TO_SCAN = 20_000
@@ -102,6 +105,7 @@ class ProfileChanges:
         self.poll_seconds = poll_seconds if cursor is not None else 0.0
         self._db_position = 0
         self._polled_at = float("-inf")
+        self._polling = threading.Lock()
 
     @classmethod
     def of_pipeline(cls, pipeline: Any, log: EventLog, engine: Engine, keys: SubjectKeys) -> ProfileChanges:
@@ -110,18 +114,47 @@ class ProfileChanges:
         return cls(log, engine, keys, cursor=lambda: runner.cursor)
 
     def position(self, allow_query: bool) -> int | None:
-        """The consumer's position; ``None`` when a database poll is due and not allowed."""
+        """The consumer's position.
+
+        With ``allow_query`` a due database poll runs here; without, it runs in a background
+        thread and the last polled position is used meanwhile (another process's writes are
+        seen within about ``poll_seconds``; this process's at once, through the cursor).
+        ``None`` only when there is no in-process cursor and a query is not allowed.
+        """
+        due = time.monotonic() - self._polled_at >= self.poll_seconds
+        if due and allow_query:
+            self._poll()
+        elif due and self.cursor is None:
+            return None
+        elif due and self._polling.acquire(blocking=False):
+            threading.Thread(target=self._poll_then_release, daemon=True, name="profile-changes").start()
         local = self.cursor() if self.cursor is not None else 0
-        if time.monotonic() - self._polled_at >= self.poll_seconds:
-            if not allow_query:
-                return None
-            self._polled_at = time.monotonic()
-            with self.engine.connect() as conn:
-                found = conn.execute(
-                    select(consumer_offsets.c.position).where(consumer_offsets.c.consumer == self.consumer)
-                ).scalar()
-            self._db_position = int(found or 0)
         return max(local, self._db_position)
+
+    def _poll_then_release(self) -> None:
+        try:
+            self._poll()
+        except Exception:
+            log.exception("could not read the profiles consumer's position")
+        finally:
+            self._polling.release()
+
+    def _poll(self) -> None:
+        self._polled_at = time.monotonic()
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(consumer_offsets.c.position).where(consumer_offsets.c.consumer == self.consumer)
+            ).scalar()
+        self._db_position = int(found or 0)
+
+    @staticmethod
+    def _linked(conn: Any, match: Any, pick: Any, keys: set[str]) -> list[str]:
+        """Values of column ``pick`` of the identity links whose ``match`` column is in ``keys``."""
+        ordered = sorted(keys)
+        found: list[str] = []
+        for start in range(0, len(ordered), 500):
+            found.extend(conn.execute(select(pick).where(match.in_(ordered[start : start + 500]))).scalars())
+        return found
 
     def mentioned(self, after: int, upto: int) -> set[str] | None:
         """Raw ids and subject keys the events in ``(after, upto]`` mention; ``None`` when too many to read."""
@@ -143,18 +176,19 @@ class ProfileChanges:
                         raw = str(raw)
                         out.update((raw, self.keys.user(raw), self.keys.anon(raw)))
             position = batch[-1].offset
-        # An event by an alias lands on its canonical subject: drop the people cached under
-        # those canonical keys too.
-        keys = sorted(out)
+        # An event by an alias lands on its canonical subject, and a merge re-points every
+        # alias of the absorbed subject: drop the people cached under the canonical keys the
+        # mentioned keys resolve to now, and under every key that resolves to those.
         with self.engine.connect() as conn:
-            for start in range(0, len(keys), 500):
-                out.update(
-                    conn.execute(
-                        select(identity_links.c.canonical_key).where(
-                            identity_links.c.alias_key.in_(keys[start : start + 500])
-                        )
-                    ).scalars()
+            canonical = set(
+                self._linked(conn, identity_links.c.alias_key, identity_links.c.canonical_key, out)
+            )
+            out |= canonical
+            out.update(
+                self._linked(
+                    conn, identity_links.c.canonical_key, identity_links.c.alias_key, canonical | out
                 )
+            )
         return out
 
 
@@ -266,7 +300,8 @@ class UserCache:
             return
         self._epoch += 1
         doomed = {u for u in mentioned if u in self._users}
-        for key in mentioned:
+        # Whoever shares a mentioned person's subject goes too (their identity may have moved).
+        for key in mentioned | {self._users[u].key for u in doomed}:
             doomed |= self._by_key.pop(key, set())
         for user_id in doomed:
             state = self._users.pop(user_id, None)
