@@ -259,7 +259,7 @@ class SegmentEngine:
             while not stop.wait(every):
                 try:
                     self.refresh()
-                except Exception:  # noqa: BLE001 - the store may be briefly unavailable; try again
+                except Exception:
                     log.exception("segment membership refresh failed")
 
         self._follower = threading.Thread(target=run, name="segment-refresh", daemon=True)
@@ -656,7 +656,7 @@ class SegmentEngine:
                         move_since,
                     )
                 )
-            self._retuple(names, held, keys, changed, had, entered_objects, outside_all)
+            self._retuple(names, held, keys, changed, had, entered_objects, bulks)
         return bulks
 
     def _retuple(
@@ -667,7 +667,7 @@ class SegmentEngine:
         changed: Any,
         had: Any,
         entered: dict[str, dict[float, Membership]],
-        outside: set[str],
+        bulks: list[BulkChange],
     ) -> None:
         """Rebuild ``_by_subject`` for the people whose memberships changed (holds ``_state``)."""
         import numpy as np
@@ -689,16 +689,23 @@ class SegmentEngine:
             for i, combo in enumerate(combos.tolist()):
                 tuples[i] = tuple(entered[name][1.0] for j, name in enumerate(names) if combo >> j & 1)
             by_subject.update(zip(keys[rows].tolist(), tuples[inverse].tolist(), strict=True))
-        # Everyone else who changed: their memberships gathered segment by segment in name
-        # order, in C loops (``map``/``filter``), then empty tuples dropped.
-        rest = keys[changed & ~fresh].tolist() + sorted(outside)
-        gathered: dict[str, tuple[Membership, ...]] = dict.fromkeys(rest, ())
-        for name in sorted(self._members):
-            found = map(self._members[name].get, rest)
-            gathered.update(zip(rest, map(tuple.__add__, map(gathered.get, rest), zip(found))))
-        for key, found in zip(rest, map(tuple, map(_present, gathered.values())), strict=True):
-            if found:
-                by_subject[key] = found
+        # Everyone else who changed: their tuple, minus the segments that changed for them,
+        # plus what they hold of those now (work in proportion to the changes).
+        if not (changed & ~fresh).any() and not any(len(b.exited[0]) for b in bulks):
+            return  # only fresh people changed (they never exit): all done above
+        skip = set(keys[fresh].tolist()) if fresh.any() else set()
+        touched: dict[str, list[str]] = {}
+        for bulk in bulks:
+            for group in (bulk.entered[0], bulk.exited[0], bulk.updated[0]):
+                for key in group:
+                    if key not in skip:
+                        touched.setdefault(key, []).append(bulk.segment)
+        members = self._members
+        for key, changed_names in touched.items():
+            kept = [m for m in by_subject.get(key, ()) if m.name not in changed_names]
+            kept += [m for n in changed_names if (m := members[n].get(key)) is not None]
+            if kept:
+                by_subject[key] = tuple(sorted(kept, key=_by_name))
             else:
                 by_subject.pop(key, None)
 
