@@ -936,15 +936,27 @@ class SegmentEngine:
     # -- erasure ------------------------------------------------------------------------
     def erase(self, subject_key: str) -> None:
         """Remove a person from every segment and delete the history rows naming them."""
+        self.erase_many([subject_key])
+
+    def erase_many(self, subject_keys: Iterable[str]) -> None:
+        """:meth:`erase` for many people at once (one pass over the stored snapshots)."""
+        keys = sorted(set(subject_keys))
+        if not keys:
+            return
         with self._write:
-            self._journal.extend(self._forget([subject_key], self.clock(), "consent"))
+            self._journal.extend(self._forget(keys, self.clock(), "consent"))
             with self._state:
                 for learnt in self._learnt.values():
-                    learnt.pop(subject_key, None)
+                    for key in keys:
+                        learnt.pop(key, None)
         self.flush()
         with self.db.begin() as conn:
-            conn.execute(segment_history.delete().where(segment_history.c.user_key == subject_key))
-            self.store.drop_from_snapshots(conn, subject_key)
+            for start in range(0, len(keys), 500):
+                part = keys[start : start + 500]
+                conn.execute(segment_history.delete().where(segment_history.c.user_key.in_(part)))
+            # Other processes reload (the bump): the exit rows they would follow are gone.
+            self.store.drop_from_snapshots(conn, keys)
+            self.store.bump(conn)
 
     # -- persistence --------------------------------------------------------------------
     def flush(self) -> int:

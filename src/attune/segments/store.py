@@ -152,17 +152,22 @@ class SegmentStore:
         )
         self.bump(conn)
 
-    def drop_from_snapshots(self, conn: Connection, key: str) -> int:
-        """Rewrite every snapshot that names ``key`` without it (erasure); how many were."""
+    def drop_from_snapshots(self, conn: Connection, keys: Iterable[str]) -> int:
+        """Rewrite every snapshot that names one of ``keys`` without them (erasure); how many were."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        wanted = pa.array(sorted(set(keys)), pa.string())
         rewritten = 0
-        for name, data, at in conn.execute(
-            select(segment_snapshots.c.segment, segment_snapshots.c.data, segment_snapshots.c.taken_at)
-        ).all():
+        names = conn.execute(select(segment_snapshots.c.segment)).scalars().all()
+        for name in names:  # one at a time: each may be megabytes
+            data, at = conn.execute(
+                select(segment_snapshots.c.data, segment_snapshots.c.taken_at).where(
+                    segment_snapshots.c.segment == name
+                )
+            ).one()
             table = _read_table(bytes(data))
-            found = pc.equal(table.column("key"), pa.scalar(key, pa.string()))
+            found = pc.is_in(table.column("key"), value_set=wanted)
             if not pc.any(found).as_py():
                 continue
             kept = table.filter(pc.invert(found))
@@ -172,8 +177,6 @@ class SegmentStore:
                 .values(data=_write_table(kept), rows=kept.num_rows, taken_at=at)
             )
             rewritten += 1
-        if rewritten:
-            self.bump(conn)
         return rewritten
 
     def bump(self, conn: Connection) -> None:
