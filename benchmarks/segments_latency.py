@@ -1,7 +1,7 @@
 """Event acknowledgement -> membership visible, on a served embedded instance (``attune serve``).
 
 Measured twice: in process (the embedded runtime with its consumer threads) and against
-``attune serve`` (whose consumer pacer starts each consumer at most every 100 ms).
+``attune serve`` (same pipeline: the realtime lane starts as soon as an append wakes it).
 For each sample a new person sends one click (``POST /v1/events``, no ``wait``); the clock
 starts when the answer arrives and stops when ``GET /v1/users/{id}/segments`` first shows the
 segment the click puts them in. Prints p50/p90/p99 (target p99 < 20 ms) and, measured in this
