@@ -137,6 +137,22 @@ def test_marketing_segments_need_consent(make_runtime) -> None:
     assert held(runtime, "u2") == {"seen": 1.0}
 
 
+def test_consent_service_gates_marketing_segments_online_and_in_bulk(make_runtime) -> None:
+    from attune.segments.engine import consent_hooks
+
+    runtime = make_runtime()
+    consent = runtime.privacy.consent
+    consent.set("u1", {"marketing": "granted"}, "test")
+    consent.set("u2", {"marketing": "denied"}, "test")  # u3 decided nothing: marketing is opt-in
+    runtime.segments.allows, runtime.segments.allows_many = consent_hooks(consent, chunk=2)
+    runtime.segments.apply_definitions({"promo": {"rule": "exists(view, window=7d)", "purpose": "marketing"}})
+    feed(runtime, [view("u1", HOUR), view("u2", HOUR), view("u3", HOUR)])
+    assert [k for k, _ in runtime.segments.members("promo")] == ["u:u1"]
+    runtime.segments.reset()
+    assert runtime.segments.evaluate_all()["entered"] == 1
+    assert [k for k, _ in runtime.segments.members("promo")] == ["u:u1"]
+
+
 def test_identity_merge_moves_membership_to_the_user(make_runtime) -> None:
     runtime = make_runtime()
     runtime.segments.apply_definitions({"fans": {"rule": "count(view, window=7d) >= 2"}})

@@ -80,6 +80,27 @@ class FeatureSource(Protocol):
     def next_expiry(self, subject_key: str, windows: Iterable[float], now: float) -> float | None: ...
 
 
+def consent_hooks(consent: Any, chunk: int = 20_000) -> tuple[Callable[[str, str], bool], Callable[..., Any]]:
+    """``(allows, allows_many)`` for the engine from a consent service (``attune.privacy``).
+
+    ``allows_many(keys, purpose)`` answers a bool array for many people with a few queries per
+    ``chunk`` (``consent.states_of``), so a bulk re-evaluation does not ask per person.
+    """
+    import numpy as np
+
+    def allows_many(keys: Any, purpose: str) -> Any:
+        keys = list(keys)
+        default = consent.default(purpose)
+        out = np.zeros(len(keys), dtype=bool)
+        for start in range(0, len(keys), chunk):
+            part = keys[start : start + chunk]
+            states = consent.states_of(part)
+            out[start : start + len(part)] = [(states[k].get(purpose) or default) == "granted" for k in part]
+        return out
+
+    return consent.allows, allows_many
+
+
 def allow_all(subject_key: str, purpose: str) -> bool:
     """The default consent hook: every purpose allowed (the privacy package supplies the real one)."""
     return True
@@ -127,8 +148,10 @@ class SegmentEngine:
             catalog = FEATURE_CATALOG
         self.catalog = catalog
         self.clock = clock
-        #: Consent hook ``allows(subject_key, purpose)``; the privacy package replaces it.
+        #: Consent hook ``allows(subject_key, purpose)``; the privacy package replaces it
+        #: (:func:`consent_hooks`), with ``allows_many(keys, purpose) -> bool array`` for bulk.
         self.allows = allows
+        self.allows_many: Callable[..., Any] | None = None
         #: ``offline(refs, as_of) -> OfflineFeatures`` for :meth:`evaluate_all`.
         self.offline = offline
         self.webhooks = webhooks
@@ -538,6 +561,8 @@ class SegmentEngine:
         purposes = {d.purpose for d in defs.by_name.values() if d.purpose is not None}
         if self.allows is allow_all:
             allowed = {p: np.ones(n, dtype=bool) for p in purposes}
+        elif self.allows_many is not None:
+            allowed = {p: np.asarray(self.allows_many(keys.tolist(), p), dtype=bool) for p in purposes}
         else:
             allowed = {
                 p: np.fromiter((self.allows(k, p) for k in keys.tolist()), dtype=bool, count=n)
