@@ -11,7 +11,8 @@ of the whole run and of each stage (features / rules / memberships / store).
 
 ``--synthetic`` skips the lake and draws the feature columns at random (the engine alone).
 
-    .venv/bin/python benchmarks/segments_reevaluate.py [--people 1000000] [--lake DIR]
+    .venv/bin/python benchmarks/segments_reevaluate.py [--people 1000000] [--lake DIR] [--synthetic]
+        [--database-url postgresql://postgres@127.0.0.1/attune_seg2_bench]
 """
 
 from __future__ import annotations
@@ -174,10 +175,22 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--lake", type=Path, help="keep the synthetic lake here (reused when present)")
     parser.add_argument("--synthetic", action="store_true", help="random feature columns instead of the lake")
-    args = parser.parse_args()
-    db = make_engine(
-        f"sqlite:///{tempfile.mkdtemp(prefix='attune-bench-seg-')}/bench.db", sqlite_synchronous="NORMAL"
+    parser.add_argument(
+        "--database-url", help="a store of its own (default: a new SQLite file); its tables are DROPPED"
     )
+    args = parser.parse_args()
+    if args.database_url:
+        from attune.storage.tables import metadata
+
+        db = make_engine(args.database_url)
+        metadata.drop_all(db)
+        with db.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        store = f"{db.dialect.name} store"
+    else:
+        path = f"{tempfile.mkdtemp(prefix='attune-bench-seg-')}/bench.db"
+        db = make_engine(f"sqlite:///{path}", sqlite_synchronous="NORMAL")
+        store = "SQLite store, synchronous=NORMAL"
     upgrade(db)
     refused = {f"u:u{i}" for i in range(0, args.people, 7)} | {
         f"u:p{i:07d}" for i in range(0, args.people, 7)
@@ -196,7 +209,7 @@ def main() -> None:
     else:
         engine.offline, as_of = lake_offline(lake_dir, args.people)
         source = f"features from the lake {lake_dir} (8 events/person)"
-    print(f"{len(RULES)} segments, {args.people:,} people, {source}; SQLite store, synchronous=NORMAL")
+    print(f"{len(RULES)} segments, {args.people:,} people, {source}; {store}")
     cold = timed("from empty (every membership an entry)", engine, as_of=as_of)
     timed("again: nothing to change", engine, as_of=as_of)
     engine.apply_definitions({"views_7d": {"rule": "count(view, window=7d) >= 1"}}, reevaluate=False)
