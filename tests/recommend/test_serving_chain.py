@@ -101,3 +101,15 @@ def test_similar_items_from_the_model_stay_in_genre(shop: Runtime) -> None:
     assert [genre(i["item_id"]) for i in answer["items"]] == ["drama"] * 5
     assert all(i["reason"] == "similar to Drama 3" for i in answer["items"])
     assert not {"d03", "d19"} & {i["item_id"] for i in answer["items"]}
+
+
+def test_segments_from_the_segment_engine_drive_cold_start(shop: Runtime) -> None:
+    from attune.recommend.coldstart import EngineSegments
+
+    shop.segments.apply_definitions({"francophiles": {"rule": 'trait.country == "fr"'}})
+    shop.recommendations.segments = EngineSegments(shop.segments)
+    send(shop, [{"type": "identify", "user_id": "newcomer", "traits": {"country": "fr"}}])
+    assert [m.name for m in shop.segments.segments_of("u:newcomer")] == ["francophiles"]
+    result = shop.recommendations.for_user("newcomer", k=4)
+    assert [genre(i.item_id) for i in result.items] == ["drama"] * 4
+    assert all(i.reason == "popular in segment francophiles" for i in result.items)

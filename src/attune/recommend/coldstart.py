@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from sqlalchemy import Engine, select
 
+from attune.errors import NotFound
 from attune.storage.tables import profiles as profiles_table
 
 
@@ -53,6 +54,25 @@ class NoSegments:
 
     def members(self, name: str) -> Iterable[str]:
         return ()
+
+
+class EngineSegments:
+    """The segment engine (:class:`attune.segments.engine.SegmentEngine`) as a :class:`SegmentSource`.
+
+    Both reads are in memory in the engine, so serving may call them on every request.
+    """
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def segments_of(self, user_key: str) -> list[tuple[str, float]]:
+        return [(m.name, float(m.confidence)) for m in self.engine.segments_of(user_key)]
+
+    def members(self, name: str) -> Iterable[str]:
+        try:
+            return [key for key, _ in self.engine.members(name)]
+        except NotFound:  # a segment deleted meanwhile
+            return []
 
 
 class StaticSegments:
