@@ -23,6 +23,7 @@ from attune.privacy.erasure import ErasureRequest
 from attune.privacy.services import Privacy
 from attune.profiles.identity import SubjectKeys
 from attune.profiles.reader import ProfileReader
+from attune.recommend.coldstart import EngineSegments
 from attune.recommend.popularity import PopularityRanker
 from attune.recommend.promoted import PromotedModelCache
 from attune.recommend.service import RecommendationService, ServingConfig
@@ -98,6 +99,7 @@ class Runtime:
                 catalog,
                 PromotedModelCache(registry_for(engine, settings)),
                 changes=ProfileChanges.of_pipeline(pipeline, event_log, engine, subject_keys),
+                segments=EngineSegments(segments),
                 config=ServingConfig.from_settings(settings),
             ),
             segments=segments,

@@ -24,6 +24,16 @@ ROUTES = [
     ("PUT", "/v1/users/u1/consent", {"purposes": {"marketing": "denied"}, "source": "test"}, "admin"),
     ("GET", "/v1/users/u1/consent", None, "read"),
     ("GET", "/v1/users/u1/export", None, "admin"),
+    # segments (rows added by the segments helper; "gone" is created here to be deleted below)
+    ("PUT", "/v1/segments/fans", {"rule": "count(view, window=7d) >= 1"}, "admin"),
+    ("GET", "/v1/segments", None, "read"),
+    ("GET", "/v1/segments/conflicts", None, "read"),
+    ("GET", "/v1/segments/fans", None, "read"),
+    ("GET", "/v1/segments/fans/members", None, "read"),
+    ("GET", "/v1/segments/fans/history", None, "read"),
+    ("GET", "/v1/users/u1/segments", None, "read"),
+    ("PUT", "/v1/segments/gone", {"rule": "exists(view, window=1d)"}, "admin"),
+    ("DELETE", "/v1/segments/gone", None, "admin"),
 ]
 # Erasure succeeds once per person: its admin-only scope is checked on its own below.
 ERASURE = {"/v1/users/{user_id}"}
