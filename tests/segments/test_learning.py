@@ -85,6 +85,10 @@ def test_planted_groups_come_back_as_segments(make_runtime, method: str) -> None
         assert (top["feature"] in expected and high) or (
             group != "lapsed" and top["feature"] == "recency_days"
         ), spec
+    # The column-wise path left what the per-person path leaves: re-evaluating changes nothing.
+    before = {key: engine.segments_of(key) for key in keys}
+    engine.reevaluate()
+    assert {key: engine.segments_of(key) for key in keys} == before
     # Stored: another process loads the same memberships and confidences.
     again = make_runtime()
     for key in keys:

@@ -594,7 +594,12 @@ class SegmentEngine:
         return totals
 
     def _apply_columns(
-        self, held: Mapping[str, Any], keys: Any, index: dict[str, int], now: float
+        self,
+        held: Mapping[str, Any],
+        keys: Any,
+        index: dict[str, int],
+        now: float,
+        reason: Reason = "evaluate",
     ) -> list[BulkChange]:
         """Make memory hold exactly ``held`` (confidence columns over ``keys``); one
         :class:`BulkChange` per changed segment (caller holds ``_write``).
@@ -675,7 +680,7 @@ class SegmentEngine:
                         (exit_keys, exit_conf),
                         (move_keys, new[moved]),
                         now,
-                        "evaluate",
+                        reason,
                         size_before,
                         snapshot,
                         move_since,
@@ -702,7 +707,12 @@ class SegmentEngine:
         if len(names) <= 62:
             # People who held nothing and now hold only confidence-1 memberships: their tuple
             # depends only on which segments they hold, so it is built once per combination.
+            # (and hold nothing else either: a subset of segments may be applied)
             fresh = changed & ~had
+            if by_subject:
+                fresh &= ~np.fromiter(
+                    map(by_subject.__contains__, keys.tolist()), dtype=bool, count=len(keys)
+                )
             mask = np.zeros(len(keys), dtype=np.int64)
             for j, name in enumerate(names):
                 column = np.asarray(held[name], dtype=float)
@@ -949,10 +959,58 @@ class SegmentEngine:
                     touched.update(self._learnt[name])
             self._set_definitions(self.store.definitions())
             keys = sorted(touched)
-        for start in range(0, len(keys), 5000):
-            with self._write:
-                self._evaluate(keys[start : start + 5000], now, "learnt")
+            if self._learnt_alone():
+                self._set_learnt_columns(keys, now)
+        if not self._learnt_alone():
+            for start in range(0, len(keys), 5000):
+                with self._write:
+                    self._evaluate(keys[start : start + 5000], now, "learnt")
+                self.flush()
+        else:
             self.flush()
+
+    def _learnt_alone(self) -> bool:
+        """Whether learnt memberships depend on nothing else: no rule refers to a learnt segment
+        and no exclusive group mixes learnt and rule segments. Then they are set column-wise."""
+        defs = self._defs.by_name
+        learnt = {n for n, d in defs.items() if d.kind == "learnt"}
+        if any(d.rule is not None and d.rule.segments & learnt for d in defs.values()):
+            return False
+        groups = {d.group for n, d in defs.items() if n in learnt and d.group}
+        return not any(d.group in groups for n, d in defs.items() if n not in learnt)
+
+    def _set_learnt_columns(self, keys: list[str], now: float) -> None:
+        """Hold every learnt segment exactly as its confidences say (gated by consent and
+        groups), vectorized over ``keys`` (caller holds ``_write``)."""
+        import numpy as np
+
+        from attune.segments.bulk import resolve_columns
+
+        n = len(keys)
+        array = np.asarray(keys, dtype=object)
+        index = dict(zip(keys, range(n)))
+        columns: dict[str, Any] = {}
+        for name, definition in self._defs.by_name.items():
+            if definition.kind != "learnt":
+                continue
+            confidences = self._learnt.get(name, {})
+            column = np.zeros(n)
+            positions = np.fromiter(
+                map(index.__getitem__, confidences), dtype=np.int64, count=len(confidences)
+            )
+            column[positions] = np.fromiter(confidences.values(), dtype=float, count=len(confidences))
+            if definition.purpose is not None and self.allows is not allow_all:
+                if self.allows_many is not None:
+                    allowed = np.asarray(self.allows_many(keys, definition.purpose), dtype=bool)
+                else:
+                    allowed = np.fromiter(
+                        (self.allows(k, definition.purpose) for k in keys), dtype=bool, count=n
+                    )
+                column = np.where(allowed, column, 0.0)
+            columns[name] = column
+        held = resolve_columns(columns, self._defs.by_name)
+        with _no_gc():
+            self._journal.extend(self._apply_columns(held, array, index, now, "learnt"))
 
     def learnt_confidences(self, name: str) -> dict[str, float]:
         """The confidences learnt segment ``name`` was stored with (key -> confidence)."""
