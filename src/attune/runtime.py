@@ -84,6 +84,17 @@ class Runtime:
         ranker = PopularityRanker(
             engine, settings.recommend.popularity_half_life_days, settings.recommend.cache_seconds
         )
+        recommendations = RecommendationService(
+            ranker,
+            profiles,
+            catalog,
+            PromotedModelCache(registry_for(engine, settings)),
+            changes=ProfileChanges.of_pipeline(pipeline, event_log, engine, subject_keys),
+            segments=EngineSegments(segments),
+            config=ServingConfig.from_settings(settings),
+        )
+        # Serving's in-memory copy of a person goes with the person.
+        privacy.erasure.after.append(lambda request: recommendations.users.forget(request.subject_keys))
         return cls(
             settings=settings,
             engine=engine,
@@ -93,15 +104,7 @@ class Runtime:
             catalog=catalog,
             profiles=profiles,
             ranker=ranker,
-            recommendations=RecommendationService(
-                ranker,
-                profiles,
-                catalog,
-                PromotedModelCache(registry_for(engine, settings)),
-                changes=ProfileChanges.of_pipeline(pipeline, event_log, engine, subject_keys),
-                segments=EngineSegments(segments),
-                config=ServingConfig.from_settings(settings),
-            ),
+            recommendations=recommendations,
             segments=segments,
             pipeline=pipeline,
             ingest=privacy.guard(IngestService(settings.ingest, event_log, on_append=pipeline.notify)),

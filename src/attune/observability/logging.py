@@ -13,7 +13,13 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
     renderer = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(),
+            # Rich's default prints every frame's local variables: for a request holding a
+            # 1,000-event batch that took seconds and stalled the event loop, and it would
+            # copy personal data into logs. Plain tracebacks, a bounded number of frames.
+            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False, max_frames=20),
+        )
     )
     shared = [
         structlog.contextvars.merge_contextvars,
