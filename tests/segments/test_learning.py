@@ -96,10 +96,20 @@ def test_planted_groups_come_back_as_segments(make_runtime, method: str) -> None
     assert again.segments.stored("cluster_1").spec["kind"] == "learnt"
 
 
-def test_memberships_with_confidence_are_served_and_relearning_replaces(client: TestClient) -> None:
-    runtime = client.app.state.runtime
+def test_memberships_with_confidence_are_served_and_relearning_replaces(make_runtime) -> None:
+    from attune.api.app import create_app
+
+    runtime = make_runtime(segments={"refresh_seconds": 3600})  # one process: nothing to follow
     events, _ = planted_events(20, seed=1)
-    ingest(runtime, events)
+    ingest(runtime, events)  # consumers run here, not in the app (which then follows the store)
+    _, secret = runtime.keys.create(frozenset({"admin"}), name="test-admin")
+    with TestClient(
+        create_app(runtime, run_consumers=False), headers={"Authorization": f"Bearer {secret}"}
+    ) as client:
+        served_after_learning(runtime, client)
+
+
+def served_after_learning(runtime, client: TestClient) -> None:
     outcome = learn_and_store(runtime, method="gmm", prefix="cluster", as_of=NOW)
     assert outcome.clustering.k == 3
     body = client.get("/v1/users/buyer3/segments").json()
