@@ -128,7 +128,8 @@ class PersonKeys:
         keys: read existing, insert the new ones, and re-read only if another writer won a race.
         """
         ciphers = self._unwrapped(conn, subject_keys)
-        new_keys = {key: AESGCM.generate_key(bit_length=256) for key in subject_keys if key not in ciphers}
+        # In sorted order: concurrent inserts then take row locks in one order (no deadlock).
+        new_keys = {key: AESGCM.generate_key(bit_length=256) for key in sorted(subject_keys) if key not in ciphers}
         if not new_keys:
             return ciphers
         master_id, master = self._master()

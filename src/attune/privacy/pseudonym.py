@@ -109,11 +109,13 @@ class SubjectRegistry:
         # One transaction for the new people's data keys and their subject rows; data keys are
         # cached only once it has committed.
         with self.engine.begin() if conn is None else _nullcontext(conn) as tx:
-            ciphers = self.person_keys.load_or_create(tx, list(fresh))
+            # Sorted: concurrent batches then lock new rows in one global order, so two of them
+            # creating overlapping people wait for each other instead of deadlocking (PostgreSQL).
+            ciphers = self.person_keys.load_or_create(tx, sorted(fresh))
             rows = [
                 (key, Pseudonymizer.key_id_of(key[2:]), encrypt_with(ciphers[key], raw.encode("utf-8", "surrogatepass")),
                  now)
-                for key, raw in fresh.items()
+                for key, raw in sorted(fresh.items())
             ]
             # Straight to the driver, as storage/upsert.py does: per-row SQLAlchemy processing
             # would cost more than the insert.
