@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import Connection, delete
 
 from attune.events.model import LoggedEvent
+from attune.privacy.traits_at_rest import TraitVault, has_clear, has_sealed, open_records, seal_records
 from attune.profiles.identity import SubjectKeys
 from attune.profiles.traits import TraitRecord, apply_traits, merge_records
 from attune.storage.tables import identity_links, interactions, profiles
@@ -52,18 +53,27 @@ class ProfilesConsumer:
     linked to keeps it (a shared device does not move history between people).
     ``alias`` events (``properties.previous_id``, a previous user id or anonymous id) merge
     that id's history into the new user id.
+
+    With a :class:`TraitVault` (privacy on), trait values are stored sealed under the
+    person's data key: new values are sealed at save time (one key lookup per batch, only
+    for profiles that gained clear values; batches without traits do no cryptography), and
+    on a merge the absorbed subject's values are opened under its key so that they are
+    re-sealed under the canonical subject's key.
     """
 
     name = "profiles"
     realtime = True
 
-    def __init__(self, keys: SubjectKeys, source_priority: dict[str, int]) -> None:
+    def __init__(
+        self, keys: SubjectKeys, source_priority: dict[str, int], vault: TraitVault | None = None
+    ) -> None:
         self.keys = keys
         self.priority = source_priority
+        self.vault = vault
 
     def handle(self, batch: list[LoggedEvent], conn: Connection) -> int:
         """Apply a batch of events inside the caller's transaction."""
-        work = _Batch(conn, self.keys, self.priority)
+        work = _Batch(conn, self.keys, self.priority, self.vault)
         work.preload(batch)
         for logged in batch:
             work.apply(logged)
@@ -83,8 +93,11 @@ class ProfilesConsumer:
 class _Batch:
     """The working set of one batch: links and profiles loaded once, saved once."""
 
-    def __init__(self, conn: Connection, keys: SubjectKeys, priority: dict[str, int]) -> None:
+    def __init__(
+        self, conn: Connection, keys: SubjectKeys, priority: dict[str, int], vault: TraitVault | None = None
+    ) -> None:
         self.conn = conn
+        self.vault = vault
         self.keys = keys
         self.priority = priority
         self.links: dict[str, str] = {}
@@ -159,6 +172,10 @@ class _Batch:
             # links, interactions or pending rows name it, so there is nothing to move.
             return
         absorbed = self.profiles.pop(alias)
+        if self.vault is not None and has_sealed(absorbed.traits):
+            # Sealed under the alias's key: open now, re-sealed under the canonical key at save.
+            aead = self.vault.ciphers(self.conn, [alias]).get(alias)
+            absorbed.traits = open_records(aead, absorbed.traits)
         self.profile(canonical).absorb(absorbed, self.priority)
         self.deleted.add(alias)
         # Stored links and interactions naming the alias move in one statement per table at
@@ -201,6 +218,16 @@ class _Batch:
                 (logged.offset, canonical, event.item_id, event.type, event.timestamp, event.value)
             )
 
+    def _seal(self) -> None:
+        """Seal the clear trait values of every profile about to be saved (one key lookup)."""
+        assert self.vault is not None
+        clear = [state for state in self.profiles.values() if has_clear(state.traits)]
+        if not clear:
+            return
+        ciphers = self.vault.ciphers(self.conn, [state.key for state in clear])
+        for state in clear:
+            state.traits = seal_records(ciphers[state.key], state.traits)
+
     def _flush_interactions(self) -> None:
         if self.pending_interactions:
             resolve = self.resolve
@@ -224,6 +251,8 @@ class _Batch:
             self.sql.executemany(_DELETE_PROFILE_SQL, [(key,) for key in self.deleted])
         now = time.time()
         dumps = orjson.dumps
+        if self.vault is not None:
+            self._seal()
         self.sql.executemany(
             _UPSERT_PROFILE_SQL,
             [

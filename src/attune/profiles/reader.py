@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select
 
@@ -12,6 +12,9 @@ from attune.events.timestamps import iso
 from attune.profiles.identity import SubjectKeys
 from attune.profiles.traits import plain
 from attune.storage.tables import identity_links, interactions, profiles
+
+if TYPE_CHECKING:
+    from attune.privacy.traits_at_rest import TraitVault
 
 
 @dataclass
@@ -68,12 +71,20 @@ class ServingSnapshot:
 
 
 class ProfileReader:
-    """Answers profile questions from the state the profiles consumer keeps."""
+    """Answers profile questions from the state the profiles consumer keeps.
 
-    def __init__(self, engine: Engine, keys: SubjectKeys, recent: int = 50) -> None:
+    With a ``vault`` (privacy on) stored trait values are sealed; every answer here opens
+    them, so callers always see clear values (a person whose key was erased has none).
+    """
+
+    def __init__(self, engine: Engine, keys: SubjectKeys, recent: int = 50, vault: TraitVault | None = None) -> None:
         self.engine = engine
         self.keys = keys
         self.recent = recent
+        self.vault = vault
+
+    def _open(self, key: str, records: dict[str, Any]) -> dict[str, Any]:
+        return self.vault.open_one(key, records) if self.vault is not None else records
 
     def canonical_key(self, user_id: str) -> str:
         """The canonical subject key of a user id (or of an anonymous id, as a fallback)."""
@@ -114,7 +125,7 @@ class ProfileReader:
         return ServingSnapshot(
             key=key,
             exists=traits is not None,
-            traits=plain(dict(traits[0] or {})) if traits is not None else {},
+            traits=plain(self._open(key, dict(traits[0] or {}))) if traits is not None else {},
             interactions=tuple(Interaction(i, t, float(ts), v) for i, t, ts, v in rows),
         )
 
@@ -134,7 +145,7 @@ class ProfileReader:
                 if len(people) >= limit:
                     break
                 if self.keys.is_user(key) and key not in aliased:
-                    people[key] = plain(dict(traits or {}))
+                    people[key] = dict(traits or {})
             events: dict[str, list[Interaction]] = {key: [] for key in people}
             query = select(
                 interactions.c.user_key,
@@ -147,8 +158,10 @@ class ProfileReader:
                 found = events.get(key)
                 if found is not None:
                     found.append(Interaction(item_id, kind, float(ts), value))
+        if self.vault is not None:
+            people = self.vault.open_many(self.engine, people)  # one key lookup for everyone
         return {
-            self.keys.display_id(key): ServingSnapshot(key, True, traits, tuple(events[key]))
+            self.keys.display_id(key): ServingSnapshot(key, True, plain(traits), tuple(events[key]))
             for key, traits in people.items()
         }
 
@@ -172,7 +185,7 @@ class ProfileReader:
                 .order_by(interactions.c.ts.desc())
                 .limit(self.recent)
             ).all()
-        traits = dict(row["traits"] or {})
+        traits = self._open(key, dict(row["traits"] or {}))
         return Profile(
             user_id=self.keys.display_id(key),
             traits=plain(traits),
