@@ -32,7 +32,7 @@ def test_list_shows_versions_the_promoted_one_and_history(trained: TestClient) -
         ("v1", "ease", "retired"),
     ]
     v1 = body["versions"][1]
-    assert v1["params"] == {"l2": 250.0} and "ndcg@10" in v1["metrics"] and v1["n_interactions"] == 20
+    assert v1["params"] == {"l2": 250.0, "recency_tau": None} and "ndcg@10" in v1["metrics"] and v1["n_interactions"] == 20
     assert v1["data_from"].endswith("Z") and "artifact_path" not in v1
     assert [(h["action"], h["version"]) for h in body["history"]] == [("promote", "v1"), ("promote", "v2")]
 

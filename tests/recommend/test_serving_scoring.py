@@ -11,6 +11,7 @@ from attune.profiles.reader import Interaction
 from attune.recommend.catalogview import CatalogSnapshot
 from attune.recommend.data import Interactions
 from attune.recommend.filters import Filters
+from attune.recommend.models.ease import EASE
 from attune.recommend.models.factors import ALS
 from attune.recommend.scoring import ServingModel, top_indices
 from attune.recommend.usercache import UserState
@@ -100,3 +101,41 @@ def test_top_indices_skips_blocked_and_orders_best_first(count: int) -> None:
     finite = np.flatnonzero(np.isfinite(scores))
     expected = finite[np.argsort(-scores[finite], kind="stable")][:count]
     assert picked.tolist() == expected.tolist()
+
+
+def drifting(n_users: int = 80, n_items: int = 60, seed: int = 1) -> Interactions:
+    """Each user's taste moves from one item group (item % 3) to the next over time."""
+    rng = np.random.default_rng(seed)
+    users, items, times = [], [], []
+    for u in range(n_users):
+        old, new = u % 3, (u + 1) % 3
+        for t, group in enumerate([old] * 6 + [new] * 3):
+            users.append(u)
+            items.append(int(rng.choice([i for i in range(n_items) if i % 3 == group])))
+            times.append(float(t))
+    n = len(users)
+    return Interactions(
+        np.array(users),
+        np.array(items),
+        np.array(times),
+        np.ones(n, dtype=np.float32),
+        np.array([f"u:{u}" for u in range(n_users)]),
+        np.array([f"i{i}" for i in range(n_items)]),
+    )
+
+
+def test_serving_weighs_history_by_recency_as_the_model_does() -> None:
+    data = drifting()
+    model = EASE(l2=10.0, recency_tau=1.0).fit(data)
+    serving = ServingModel(ModelBundle("v1", "ease", {}, model, np.array(["i0"]), np.array([1.0])))
+    differs = 0
+    for u in range(0, 80, 7):
+        key = f"u:{u}"
+        history = [str(data.item_ids[i]) for i in data.items[data.users == u]]
+        idx, _ = serving.rank(serving.view(state_of(key, history)), 5, Filters(), empty_catalog())
+        expected, _ = model.recommend(key, 5)
+        assert [serving.item_ids[j] for j in idx] == list(expected)
+        unweighted = np.asarray(model.score_rows(model.user_row(key))[0]).copy()
+        unweighted[[model.item_index_[i] for i in set(history)]] = -np.inf
+        differs += set(model.item_ids_[np.argsort(-unweighted)[:5]]) != set(expected)
+    assert differs > 0  # recency changes some answers, so the check above is not vacuous

@@ -70,6 +70,7 @@ class UserView:
     sources: np.ndarray  # model indices explanations may cite (newest last)
     vector: np.ndarray | None = None  # query vector (vector models)
     row: sp.csr_matrix | None = None  # interaction row (other models)
+    ranks: sp.csr_matrix | None = None  # recency ranks of ``row`` (recency-weighted models)
 
 
 def event_weight(
@@ -171,7 +172,9 @@ class ServingModel:
             mode = "fold-in"
             extras: dict[str, float] | None = {}
             for e in fresh_known:
-                extras[e.item_id] = extras.get(e.item_id, 0.0) + event_weight(e.type, e.value)
+                # Insertion order is recency order for the model's ranks: a re-consumed item
+                # moves to the end (newest).
+                extras[e.item_id] = extras.pop(e.item_id, 0.0) + event_weight(e.type, e.value)
         elif known_items:
             mode, extras = "session", None
         else:
@@ -183,10 +186,12 @@ class ServingModel:
             else:
                 return UserView(mode, seen, sources, vector=vector)
         row = model.user_row(state.key, extras or ())
+        # Ranks weight the row by recency exactly as evaluation did (None: the model does not).
+        ranks = model.user_ranks(state.key, extras or ())
         if self.vectors is not None:
-            vector = np.asarray(model._user_vectors(row), dtype=np.float32).reshape(-1)
+            vector = np.asarray(model._user_vectors(row, ranks), dtype=np.float32).reshape(-1)
             return UserView(mode, seen, sources, vector=np.ascontiguousarray(vector))
-        return UserView(mode, seen, sources, row=row)
+        return UserView(mode, seen, sources, row=row, ranks=ranks)
 
     def _session_vector(self, liked: Sequence[int]) -> np.ndarray | None:
         if self.unit is not None:
@@ -224,7 +229,7 @@ class ServingModel:
                 buf += np.asarray(self.model._similar(int(j)), dtype=np.float32)
             buf[~np.isfinite(buf)] = -np.inf
         else:
-            buf[:] = self.model.score_rows(view.row)[0]
+            buf[:] = self.model.score_rows(view.row, view.ranks)[0]
         return buf
 
     def similarity_scores(self, item: int) -> np.ndarray:
