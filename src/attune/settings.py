@@ -81,7 +81,10 @@ class TrainingSettings(BaseModel):
     retrain_promote: bool = Field(True, description="Promote a scheduled retraining's version at once.")
     tune_trials: int = Field(20, ge=1, description="Optuna trials per candidate model in `train --model auto`.")
     tune_timeout_seconds: float = Field(
-        150.0, gt=0, description="Time limit of the single-model tuning in `auto`, shared among them."
+        900.0,
+        gt=0,
+        description="Time limit of the single-model tuning in `auto`, shared among them (a safety net: the "
+        "trial count should end each search, so that the choice is repeatable).",
     )
     max_validation_users: int | None = Field(
         5000, ge=1, description="Users sampled to score each tuning trial (all when unset)."
