@@ -59,6 +59,13 @@ def test_phone_numbers_without_three_adjacent_digits_are_found() -> None:
     assert PiiScanner().scrub("ring +4 9 1 7 0 5 5 5 today") == "ring [phone] today"
 
 
+def test_small_numbers_in_text_are_not_cards_but_grouped_cards_are() -> None:
+    # 13 digits passing Luhn by chance, written the way small numbers are: no card.
+    assert PiiScanner().scrub("rows 10 10 25 2 0 93 0 40 seen") == "rows 10 10 25 2 0 93 0 40 seen"
+    for card in ("4111 1111 1111 1111", "4111-1111-1111-1111", "3782 822463 10005", "4111111111111111"):
+        assert PiiScanner().scrub(f"pay {card} now") == "pay [card] now"
+
+
 json_values = st.recursive(
     st.one_of(
         st.text(max_size=30), st.integers(), st.none(), st.sampled_from(["a@b.example", "+49 170 5550123"])

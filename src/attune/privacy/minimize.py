@@ -155,16 +155,27 @@ class PiiScanner:
     def _cards_in_run(self, run: str) -> str:
         """Replace card numbers inside a run of digit groups (a run may hold a card plus neighbours).
 
-        Candidates start and end at group boundaries (a card is typed whole or in groups), the
-        longest first; only Luhn-valid spans of 13-19 digits count.
+        Candidates start and end at group boundaries (a card is typed whole or in groups of
+        3 to 6 digits: 4-4-4-4, 4-6-5, 4-4-4-4-3; a short group only at the end, never a run
+        of ones and twos, which is how small numbers in running text look), the longest
+        first; only Luhn-valid spans of 13-19 digits count.
         """
         groups = [(m.start(), m.end()) for m in _DIGIT_RUNS.finditer(run)]
         out, i = [], 0
         cursor = 0
         while i < len(groups):
             found = None
+            if groups[i][1] - groups[i][0] < 3:
+                i += 1
+                continue
+            # The span extends over following groups of 3+ digits; only its last group may be shorter.
+            last = i
+            while last + 1 < len(groups) and last - i < 18:
+                last += 1
+                if groups[last][1] - groups[last][0] < 3:
+                    break
             # A card has at most 19 digits, so at most 19 groups: the scan stays linear in the run.
-            for j in range(min(len(groups) - 1, i + 18), i - 1, -1):
+            for j in range(last, i - 1, -1):
                 digits = _NON_DIGITS.sub("", run[groups[i][0] : groups[j][1]])
                 if 13 <= len(digits) <= 19 and luhn_valid(digits):
                     found = j, digits
