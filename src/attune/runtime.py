@@ -19,8 +19,10 @@ from attune.consumers.popularity import PopularityConsumer
 from attune.consumers.profiles import ProfilesConsumer
 from attune.ingest.service import IngestService
 from attune.log.sql import SqlEventLog
+from attune.privacy.consent_view import ConsentView
 from attune.privacy.erasure import ErasureRequest
 from attune.privacy.services import Privacy
+from attune.privacy.traits_at_rest import TraitVault
 from attune.profiles.identity import SubjectKeys
 from attune.profiles.reader import ProfileReader
 from attune.recommend.coldstart import EngineSegments
@@ -68,7 +70,9 @@ class Runtime:
         # Before anything stores keys: with pseudonymization on it configures subject_keys in place.
         privacy = Privacy.open(settings, engine, subject_keys)
         event_log = SqlEventLog(engine, subject_keys)
-        consumers = build_consumers(settings, subject_keys)
+        # Trait values sealed at rest under each person's data key when privacy pseudonymizes.
+        vault = trait_vault(settings, privacy)
+        consumers = build_consumers(settings, subject_keys, vault)
         segments = attach_segments(settings, engine, subject_keys, consumers)
         pipeline = Pipeline(
             consumers,
@@ -80,7 +84,7 @@ class Runtime:
         register_model_erasure(privacy.erasure, models_dir(settings))
         register_derived_erasure(privacy, pipeline, segments)
         catalog = Catalog(engine)
-        profiles = ProfileReader(engine, subject_keys, settings.profiles.recent_interactions)
+        profiles = ProfileReader(engine, subject_keys, settings.profiles.recent_interactions, vault)
         ranker = PopularityRanker(
             engine, settings.recommend.popularity_half_life_days, settings.recommend.cache_seconds
         )
@@ -91,6 +95,8 @@ class Runtime:
             PromotedModelCache(registry_for(engine, settings)),
             changes=ProfileChanges.of_pipeline(pipeline, event_log, engine, subject_keys),
             segments=EngineSegments(segments),
+            # Personalization consent answered from memory; a withdrawal counts on the next request.
+            consent=ConsentView(privacy.consent),
             config=ServingConfig.from_settings(settings),
         )
         # Serving's in-memory copy of a person goes with the person.
@@ -124,13 +130,18 @@ class Runtime:
         return handled
 
 
-def build_consumers(settings: Settings, subject_keys: SubjectKeys) -> list[Consumer]:
+def trait_vault(settings: Settings, privacy: Privacy) -> TraitVault | None:
+    """The trait encryption of an installation: on with pseudonymization, off otherwise."""
+    return TraitVault(privacy.person_keys) if settings.privacy.pseudonymize else None
+
+
+def build_consumers(settings: Settings, subject_keys: SubjectKeys, vault: TraitVault | None = None) -> list[Consumer]:
     """The consumers of an installation, in the order they are started."""
     from attune.consumers.features import FeaturesConsumer
     from attune.lake.consumer import LakeConsumer
 
     return [
-        ProfilesConsumer(subject_keys, settings.profiles.source_priority),
+        ProfilesConsumer(subject_keys, settings.profiles.source_priority, vault),
         FeaturesConsumer.from_settings(settings, subject_keys),
         PopularityConsumer(settings.recommend.event_weights),
         LakeConsumer(settings.lake_dir, settings.lake.flush_events),

@@ -142,6 +142,7 @@ class LakeConsumer:
                     device.get("browser"),
                     geo.get("country"),
                     geo.get("city"),
+                    context.get("timezone"),
                     page.get("url"),
                     page.get("referrer"),
                     context.get("source"),

@@ -28,6 +28,8 @@ EVENT_SCHEMA = pa.schema(
         pa.field("browser", pa.string()),
         pa.field("country", pa.string()),
         pa.field("city", pa.string()),
+        # The sender's IANA time zone (context.timezone): local hour and weekday offline.
+        pa.field("timezone", pa.string()),
         pa.field("url", pa.string()),
         pa.field("referrer", pa.string()),
         pa.field("source", pa.string()),
