@@ -30,7 +30,7 @@ from attune.recommend.popularity import PopularityRanker
 from attune.recommend.promoted import PromotedModelCache
 from attune.recommend.service import RecommendationService, ServingConfig
 from attune.recommend.usercache import ProfileChanges
-from attune.segments.engine import SegmentEngine
+from attune.segments.engine import SegmentEngine, consent_hooks
 from attune.segments.wiring import attach_segments
 from attune.settings import Settings
 from attune.storage.engine import make_engine
@@ -74,6 +74,8 @@ class Runtime:
         vault = trait_vault(settings, privacy)
         consumers = build_consumers(settings, subject_keys, vault)
         segments = attach_segments(settings, engine, subject_keys, consumers)
+        # Segments with a purpose (marketing) hold only people who consented to it.
+        segments.allows, segments.allows_many = consent_hooks(privacy.consent)
         pipeline = Pipeline(
             consumers,
             event_log,
