@@ -68,6 +68,13 @@ def test_unknown_people_get_popularity_among_people_with_their_traits(shop: Runt
     assert all(i.reason == "popular among people like you (country=us)" for i in result.items)
 
 
+def test_trait_groups_work_when_trait_values_are_sealed_at_rest(private_shop: Runtime) -> None:
+    send(private_shop, [{"type": "identify", "user_id": "visitor", "traits": {"country": "US"}}])
+    result = private_shop.recommendations.for_user("visitor", k=5)
+    assert [genre(i.item_id) for i in result.items] == ["comedy"] * 5
+    assert all(i.reason == "popular among people like you (country=us)" for i in result.items)
+
+
 def test_unknown_people_get_popularity_in_their_segment_first(shop: Runtime) -> None:
     members = {f"u:fr{n}": [("drama_fans", 0.9)] for n in range(30)}
     members["u:stranger"] = [("drama_fans", 0.7)]

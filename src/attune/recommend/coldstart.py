@@ -160,24 +160,32 @@ class GroupPopularity:
         return self._lists[key]
 
     # -- demographics --------------------------------------------------------------------
-    def load_traits(self, engine: Engine) -> None:
-        """Read the traits of the trained users once (rows grouped by trait label)."""
+    def load_traits(self, engine: Engine, vault: Any = None) -> None:
+        """Read the traits of the trained users once (rows grouped by trait label).
+
+        ``vault`` (a :class:`attune.privacy.traits_at_rest.TraitVault`) opens values sealed at rest.
+        """
         groups: dict[tuple[str, str], list[int]] = {}
         wanted = self.config.traits
         with engine.connect() as conn:
-            for user_key, traits in conn.execute(select(profiles_table.c.user_key, profiles_table.c.traits)):
-                row = self.user_index.get(user_key)
-                if row is None or not traits:
-                    continue
-                for name in wanted:
-                    record = traits.get(name)
-                    label = trait_value(name, record.get("value") if isinstance(record, dict) else record)
-                    if label is not None:
-                        groups.setdefault((name, label), []).append(row)
+            stored = {
+                user_key: traits
+                for user_key, traits in conn.execute(select(profiles_table.c.user_key, profiles_table.c.traits))
+                if traits and user_key in self.user_index
+            }
+        if vault is not None:
+            stored = vault.open_many(engine, stored)
+        for user_key, traits in stored.items():
+            row = self.user_index[user_key]
+            for name in wanted:
+                record = traits.get(name)
+                label = trait_value(name, record.get("value") if isinstance(record, dict) else record)
+                if label is not None:
+                    groups.setdefault((name, label), []).append(row)
         self._traits = {k: np.array(sorted(v), dtype=np.int64) for k, v in groups.items()}
 
     def for_traits(
-        self, engine: Engine, traits: Mapping[str, Any]
+        self, engine: Engine, traits: Mapping[str, Any], vault: Any = None
     ) -> tuple[str, list[str], np.ndarray] | None:
         """(group description, items, scores) for the most specific large-enough group, or None."""
         labels = [
@@ -190,7 +198,7 @@ class GroupPopularity:
         if self._traits is None:
             with self._lock:
                 if self._traits is None:
-                    self.load_traits(engine)
+                    self.load_traits(engine, vault)
         assert self._traits is not None
         # The full combination first, then fewer traits, each in configured order.
         candidates = [labels] + ([[pair] for pair in labels] if len(labels) > 1 else [])

@@ -440,7 +440,7 @@ class RecommendationService:
             if state.traits and any(t in state.traits for t in serving.groups.config.traits):
                 if serving.groups._traits is None and not allow_store:
                     raise _NeedsStore
-                group = serving.groups.for_traits(self.profiles.engine, state.traits)
+                group = serving.groups.for_traits(self.profiles.engine, state.traits, self.profiles.vault)
                 if group is not None:
                     described, items, scores = group
                     lists.append((items, scores, f"popular among people like you ({described})"))
