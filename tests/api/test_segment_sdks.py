@@ -155,7 +155,7 @@ def test_segment_sdk_background_client_delivers_every_call(server: Server) -> No
     old_events = {e.event_id: e for e in server.events_of(old_user)}
     view = old_events[f"{old_user}-view"]
     assert (view.type, view.item_id, view.value, view.anonymous_id) == ("view", "sku-1", 19.5, anon)
-    assert view.context["ip"] == "203.0.113.7"
+    assert view.context["ip"] == "203.0.113.0"  # truncated to /24 before storage (privacy)
     assert view.context["device"]["type"] == "desktop"  # enriched from the user agent
 
     profile = server.runtime.profiles.get(user)
