@@ -103,6 +103,9 @@ class Runtime:
         )
         # Serving's in-memory copy of a person goes with the person.
         privacy.erasure.after.append(lambda request: recommendations.users.forget(request.subject_keys))
+        models = recommendations.models
+        if models is not None:  # the model in memory is reloaded from its rewritten artifact
+            privacy.erasure.after.append(lambda _request: models.reload())
         return cls(
             settings=settings,
             engine=engine,

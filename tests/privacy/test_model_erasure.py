@@ -52,6 +52,8 @@ def test_erasure_removes_the_person_from_every_model_version(private_runtime: Ru
     runtime.catch_up()
     for name in models:
         train(runtime.engine, runtime.settings, name)
+    served = runtime.recommendations.models
+    assert served is not None and served.refresh() is not None
     key = runtime.subject_keys.user("person-007")
     other = runtime.subject_keys.user("person-008")
     directories = sorted(p.parent for p in (runtime.settings.data_dir / "models").glob("*/manifest.json"))
@@ -79,6 +81,8 @@ def test_erasure_removes_the_person_from_every_model_version(private_runtime: Ru
             assert model.model_.user_factors.shape[0] == 29
         # Everybody else is served exactly as before.
         assert top(model, other) == before[directory][1]
+    # The model serving in memory was reloaded from the rewritten artifact.
+    assert key not in served.current().model.user_index_
     # No file in the data directory holds the person's raw id or pseudonym any more.
     assert _files_containing(runtime.settings.data_dir, ["person-007", key[2:]]) == []
     # A second erasure finds nothing to clean in the models.

@@ -82,6 +82,20 @@ class PromotedModelCache:
             self._load(promoted.version, promoted.artifact_path)
         return self._bundle
 
+    def reload(self) -> None:
+        """Load the promoted version again from its artifact, in this thread.
+
+        After an erasure rewrote the artifact, the copy in memory must not keep serving the
+        erased person's row.
+        """
+        if self._serving is None:
+            return
+        promoted = self.registry.promoted()
+        if promoted is None:
+            self._serving = None
+        else:
+            self._load(promoted.version, promoted.artifact_path)
+
     def _check(self) -> None:
         try:
             promoted = self.registry.promoted()
