@@ -118,7 +118,9 @@ class Runtime:
             recommendations=recommendations,
             segments=segments,
             pipeline=pipeline,
-            ingest=privacy.guard(IngestService(settings.ingest, event_log, on_append=pipeline.notify)),
+            ingest=IngestService(
+                settings.ingest, event_log, on_append=pipeline.notify, transform=privacy.ingest_transform
+            ),
             privacy=privacy,
         )
 

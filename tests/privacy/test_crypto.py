@@ -7,7 +7,8 @@ import os
 import stat
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attune.errors import ConfigError
 from attune.privacy.crypto import KeyShredded, PersonalFieldCipher, PersonKeys

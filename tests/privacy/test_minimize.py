@@ -5,7 +5,8 @@ from __future__ import annotations
 import hmac
 import ipaddress
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attune.events.model import Event
 from attune.privacy.minimize import (

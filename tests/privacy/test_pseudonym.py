@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from attune.privacy.crypto import PersonKeys

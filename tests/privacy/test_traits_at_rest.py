@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
 from attune.privacy.traits_at_rest import is_sealed, open_records, open_value, seal_records, seal_value

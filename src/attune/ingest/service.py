@@ -42,6 +42,12 @@ class IngestReport:
         }
 
 
+#: (good events, their request indices, rejections) -> the same, after a transformation.
+BatchTransform = Callable[
+    [list[Event], list[int], list[Rejection]], tuple[list[Event], list[int], list[Rejection]]
+]
+
+
 class IngestService:
     """Turns raw events into log entries; one bad event never drops its neighbours."""
 
@@ -50,12 +56,16 @@ class IngestService:
         limits: IngestSettings,
         log: EventLog,
         on_append: Callable[[], None] | None = None,
+        transform: BatchTransform | None = None,
     ) -> None:
         self.limits = limits
         self.log = log
         self.normalizer = EventNormalizer(limits)
         self.enricher = Enricher(SessionTracker(limits.session_timeout_seconds))
         self.on_append = on_append
+        #: Applied to every prepared batch before it can reach the log (privacy: consent,
+        #: pseudonyms, minimization); may drop events.
+        self.transform = transform
 
     def prepare(
         self, raw_events: Sequence[Any], *, source: str | None = None, now: float | None = None
@@ -73,6 +83,8 @@ class IngestService:
             else:
                 good.append(self.enricher.enrich(result))
                 positions.append(index)
+        if self.transform is not None:
+            return self.transform(good, positions, rejected)
         return good, positions, rejected
 
     def append(self, events: Sequence[Event], *, source: str = "api") -> tuple[int, list[int], int]:

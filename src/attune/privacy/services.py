@@ -11,7 +11,6 @@ reaches it as ``runtime.privacy``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +29,6 @@ from attune.settings import Settings
 
 if TYPE_CHECKING:
     from attune.consumers.pipeline import Pipeline
-    from attune.events.model import Event
-    from attune.ingest.service import IngestService, Rejection
 
 
 @dataclass
@@ -93,23 +90,10 @@ class Privacy:
             audit=AuditLog(engine, settings.data_dir / HEAD_FILE),
         )
 
-    def guard(self, ingest: IngestService) -> IngestService:
-        """Route ``ingest.prepare`` through the privacy transform; return ``ingest``.
-
-        Every ingestion path (API, pixel, Segment, importers) prepares through this method,
-        so nothing reaches the log unminimized. (Wrapping rather than a constructor hook:
-        the ingest service has no transform parameter yet.)
-        """
-        original = ingest.prepare
-
-        def prepare(
-            raw_events: Sequence[Any], *, source: str | None = None, now: float | None = None
-        ) -> tuple[list[Event], list[int], list[Rejection]]:
-            good, positions, rejected = original(raw_events, source=source, now=now)
-            return filter_batch(self, good, positions, rejected)
-
-        ingest.prepare = prepare  # type: ignore[method-assign]
-        return ingest
+    def ingest_transform(self, good: list, positions: list[int], rejected: list) -> tuple[list, list[int], list]:
+        """The ingest transform (``IngestService(transform=...)``): every ingestion path (API,
+        pixel, Segment, importers) prepares through it, so nothing reaches the log unminimized."""
+        return filter_batch(self, good, positions, rejected)
 
     def flush_before_erasure(self, pipeline: Pipeline) -> None:
         """Have erasure flush every consumer's buffers before it rewrites files (the lake)."""
