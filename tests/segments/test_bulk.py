@@ -71,6 +71,7 @@ def test_evaluate_all_matches_the_real_time_path(make_runtime) -> None:
     runtime.catalog.upsert([(f"i{j}", {"genres": "Drama" if j % 2 else "Comedy"}) for j in range(8)])
     refused = {f"u:u{u}" for u in range(0, 60, 3)}
     runtime.segments.allows = lambda key, purpose: key not in refused
+    runtime.segments.allows_many = None  # the bulk path asks the per-person hook above too
     assert not runtime.ingest.ingest(synthetic_events(60, seed=7)).rejected
     runtime.catch_up()
     runtime.segments.apply_definitions(DEFINITIONS)  # re-evaluates everyone online at one instant
