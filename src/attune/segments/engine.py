@@ -98,6 +98,7 @@ def consent_hooks(consent: Any, chunk: int = 20_000) -> tuple[Callable[[str, str
             out[start : start + len(part)] = [(states[k].get(purpose) or default) == "granted" for k in part]
         return out
 
+    allows_many.pairs_with = consent.allows  # type: ignore[attr-defined]
     return consent.allows, allows_many
 
 
@@ -561,8 +562,8 @@ class SegmentEngine:
         purposes = {d.purpose for d in defs.by_name.values() if d.purpose is not None}
         if self.allows is allow_all:
             allowed = {p: np.ones(n, dtype=bool) for p in purposes}
-        elif self.allows_many is not None:
-            allowed = {p: np.asarray(self.allows_many(keys.tolist(), p), dtype=bool) for p in purposes}
+        elif self._bulk_consent() is not None:
+            allowed = {p: np.asarray(self._bulk_consent()(keys.tolist(), p), dtype=bool) for p in purposes}
         else:
             allowed = {
                 p: np.fromiter((self.allows(k, p) for k in keys.tolist()), dtype=bool, count=n)
@@ -969,6 +970,14 @@ class SegmentEngine:
         else:
             self.flush()
 
+    def _bulk_consent(self) -> Callable[..., Any] | None:
+        """``allows_many`` when it answers for the current ``allows`` (a hook replaced alone
+        must not be contradicted by a stale bulk twin)."""
+        many = self.allows_many
+        if many is None or getattr(many, "pairs_with", self.allows) != self.allows:
+            return None
+        return many
+
     def _learnt_alone(self) -> bool:
         """Whether learnt memberships depend on nothing else: no rule refers to a learnt segment
         and no exclusive group mixes learnt and rule segments. Then they are set column-wise."""
@@ -1000,8 +1009,8 @@ class SegmentEngine:
             )
             column[positions] = np.fromiter(confidences.values(), dtype=float, count=len(confidences))
             if definition.purpose is not None and self.allows is not allow_all:
-                if self.allows_many is not None:
-                    allowed = np.asarray(self.allows_many(keys, definition.purpose), dtype=bool)
+                if self._bulk_consent() is not None:
+                    allowed = np.asarray(self._bulk_consent()(keys, definition.purpose), dtype=bool)
                 else:
                     allowed = np.fromiter(
                         (self.allows(k, definition.purpose) for k in keys), dtype=bool, count=n
