@@ -128,14 +128,22 @@ SEGMENT = {"/v1/batch", "/v1/track", "/v1/identify", "/v1/page", "/v1/screen", "
 
 
 def test_every_route_is_in_the_matrix_or_public_on_purpose(client: TestClient) -> None:
-    from fastapi.routing import APIRoute
+    # Read from the OpenAPI paths: app.routes holds router wrappers, not the routes themselves.
+    templated = {"u1": "{user_id}", "i1": "{item_id}", "fans": "{name}", "gone": "{name}"}
 
-    covered = {path.replace("u1", "{user_id}").replace("i1", "{item_id}") for _, path, _, _ in ROUTES}
+    def template(path: str) -> str:
+        return "/".join(templated.get(part, part) for part in path.split("/"))
+
+    covered = {(method, template(path)) for method, path, _, _ in ROUTES}
+    exempt = PUBLIC | SEGMENT | MODEL_LIFECYCLE | ERASURE
+    paths = client.app.openapi()["paths"]
     unlisted = [
-        (sorted(route.methods), route.path)
-        for route in client.app.routes
-        if isinstance(route, APIRoute) and route.path not in covered | PUBLIC | SEGMENT | MODEL_LIFECYCLE | ERASURE
+        (method.upper(), path)
+        for path, operations in paths.items()
+        for method in operations
+        if (method.upper(), path) not in covered and path not in exempt
     ]
+    assert len(paths) > len(exempt)  # the schema lists the routes (not router wrappers)
     assert not unlisted, f"routes without an authorization test: {unlisted}"
 
 
