@@ -46,6 +46,9 @@ def test_keys_create_list_and_revoke(tmp_path: Path) -> None:
     runtime = Runtime.open(load_settings(data_dir=tmp_path))
     try:
         assert runtime.keys.verify(secret) is None
+        # Key changes are in the audit log.
+        audited = [(e["action"], e["target"]) for e in runtime.privacy.audit.entries()]
+        assert audited == [("key.create", key_id), ("key.revoke", key_id)]
     finally:
         runtime.close()
 

@@ -44,9 +44,14 @@ def authenticate(request: Request) -> ApiKey:
 def require(scope: str) -> Callable[..., ApiKey]:
     """A dependency that admits only keys granting ``scope``."""
 
-    def dependency(key: ApiKey = Depends(authenticate)) -> ApiKey:
+    def dependency(request: Request, key: ApiKey = Depends(authenticate)) -> ApiKey:
         if not key.allows(scope):
             raise Forbidden(f"this key lacks the '{scope}' scope (it has: {', '.join(sorted(key.scopes))})")
+        if scope == "admin" and request.method not in ("GET", "HEAD", "OPTIONS"):
+            # Every admin action is recorded in the tamper-evident audit log (who, what, where).
+            route = request.scope.get("route")
+            action = f"{request.method} {getattr(route, 'path', request.url.path)}"
+            request.app.state.runtime.privacy.audit.append(key.key_id, action, request.url.path)
         return key
 
     dependency.__name__ = f"require_{scope}"

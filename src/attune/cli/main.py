@@ -69,6 +69,7 @@ def keys_create(
         key, secret = runtime.keys.create(
             parse_scopes(scopes), name=name, expires_in=expires_days * 86400 if expires_days else None
         )
+        runtime.privacy.audit.append("cli", "key.create", key.key_id, {"scopes": sorted(key.scopes), "name": name})
         console.print(f"created key [bold]{key.key_id}[/bold] with scopes {','.join(sorted(key.scopes))}")
         typer.echo(secret)
 
@@ -100,6 +101,7 @@ def keys_revoke(key_id: str, data_dir: DataDir = None, database_url: DatabaseUrl
     """Revoke a key by id; it stops working at once."""
     with friendly_errors(), open_runtime(data_dir, database_url) as runtime:
         runtime.keys.revoke(key_id)
+        runtime.privacy.audit.append("cli", "key.revoke", key_id)
         console.print(f"revoked key {key_id}")
 
 

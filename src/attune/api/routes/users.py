@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from attune.api.auth import AdminKey, ReadKey
+from attune.auth.keys import ApiKey
 from attune.api.body import read_json
 from attune.api.models import ProfileOut, UsersBatchRequest, UsersBatchResponse, UserTraitsRequest
 from attune.api.responses import JSONResponse
@@ -119,8 +120,11 @@ async def post_users_batch(request: Request) -> JSONResponse:
     return JSONResponse({"upserted": report.accepted + report.duplicates, "rejected": rejected})
 
 
-@router.get("/{user_id}/profile", response_model=ProfileOut, dependencies=[ReadKey])
-async def get_profile(user_id: str, request: Request) -> JSONResponse:
+@router.get("/{user_id}/profile", response_model=ProfileOut)
+async def get_profile(user_id: str, request: Request, key: ApiKey = ReadKey) -> JSONResponse:
     """The unified profile: traits (with their sources), activity counts, linked ids, recent interactions."""
-    profile = await run_in_threadpool(request.app.state.runtime.profiles.get, user_id)
+    runtime = request.app.state.runtime
+    profile = await run_in_threadpool(runtime.profiles.get, user_id)
+    # Reading a person's profile is recorded (audit log); the target is their stored key.
+    await run_in_threadpool(runtime.privacy.audit.append, key.key_id, "profile.read", runtime.subject_keys.user(user_id))
     return JSONResponse(profile.to_dict())
