@@ -160,7 +160,8 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 42,
 ) -> None:
     """Generate synthetic users, items and events with planted segments (deterministic by seed)."""
-    from attune.synth import generate as make, write_dataset
+    from attune.synth import generate as make
+    from attune.synth import write_dataset
 
     with friendly_errors(), console.status("generating…"):
         data = make(seed=seed, n_users=users, n_items=items, days=days)

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from attune.api.auth import AdminKey, ReadKey
-from attune.auth.keys import ApiKey
 from attune.api.body import read_json
 from attune.api.models import ProfileOut, UsersBatchRequest, UsersBatchResponse, UserTraitsRequest
 from attune.api.responses import JSONResponse
+from attune.auth.keys import ApiKey
 from attune.errors import PayloadTooLarge, ValidationFailed
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
