@@ -251,6 +251,10 @@ class ServingSettings(BaseModel):
         default_factory=dict,
         description="Per segment, per category: score factor for members, weighted by membership confidence.",
     )
+    segment_filters: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per segment: categories never recommended to its members (e.g. {kids = [\"horror\"]}).",
+    )
     user_cache_size: int = Field(200_000, ge=1, description="People kept in serving's memory.")
     user_cache_seconds: float = Field(600.0, gt=0, description="Longest time a cached person is trusted.")
     catalog_poll_seconds: float = Field(10.0, gt=0, description="How often another process's catalog writes are looked for.")

@@ -82,6 +82,19 @@ def test_segment_boosts_lift_the_boosted_category_for_members(make_runtime) -> N
     assert genre(service.for_user("fr6", k=5).items[0].item_id) == "drama"
 
 
+def test_segment_filters_keep_a_category_from_members_only(make_runtime) -> None:
+    from serving_shop import build_shop
+
+    runtime = build_shop(make_runtime(serving={"min_group_size": 5, "segment_filters": {"no_drama": ["Drama"]}}), "ease")
+    service = runtime.recommendations
+    assert {genre(i.item_id) for i in service.for_user("fr6", k=5).items} == {"drama"}
+    service.segments = StaticSegments({"u:fr6": [("no_drama", 1.0)]})
+    service.users.clear()
+    members_get = service.for_user("fr6", k=5)
+    assert len(members_get.items) == 5 and "drama" not in {genre(i.item_id) for i in members_get.items}
+    assert {genre(i.item_id) for i in service.for_user("fr7", k=5).items} == {"drama"}  # not a member
+
+
 def test_diversity_outside_zero_to_one_is_refused() -> None:
     with pytest.raises(ValidationFailed, match="diversity"):
         Filters.parse(diversity=1.5)

@@ -98,6 +98,8 @@ class ServingConfig:
     cold_start: ColdStartConfig = field(default_factory=ColdStartConfig)
     #: Per segment, per category: score multiplier for members (weighted by confidence).
     segment_boosts: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    #: Per segment: categories never recommended to its members (e.g. a "kids" segment).
+    segment_filters: Mapping[str, frozenset[str]] = field(default_factory=dict)
     user_cache_size: int = 200_000
     user_cache_seconds: float = 600.0
     catalog_poll_seconds: float = 10.0
@@ -120,6 +122,10 @@ class ServingConfig:
             segment_boosts={
                 str(s): {str(c).lower(): float(f) for c, f in boosts.items()}
                 for s, boosts in dict(get("segment_boosts", {}) or {}).items()
+            },
+            segment_filters={
+                str(s): frozenset(str(c).lower() for c in categories)
+                for s, categories in dict(get("segment_filters", {}) or {}).items()
             },
             user_cache_size=int(get("user_cache_size", 200_000)),
             user_cache_seconds=float(get("user_cache_seconds", 600.0)),
@@ -298,6 +304,7 @@ class RecommendationService:
         allow_store: bool,
     ) -> tuple[Recommendations, bool]:
         """The answer, and whether it used the popularity ranking."""
+        filters = self._segment_filters(segments, filters)
         boosts = self._boosts(segments)
         items: list[RecommendedItem] = []
         model = "popular"
@@ -356,7 +363,16 @@ class RecommendationService:
             for j, s, r in zip(idx, values, reasons, strict=True)
         ]
 
-    # -- segment boosts ----------------------------------------------------------------------
+    # -- segment filters and boosts ----------------------------------------------------------
+    def _segment_filters(self, segments: list[tuple[str, float]], filters: Filters) -> Filters:
+        """``filters`` plus the categories the person's segments exclude."""
+        excluded = frozenset().union(
+            *(self.config.segment_filters.get(name, frozenset()) for name, confidence in segments if confidence > 0)
+        )
+        if excluded <= filters.exclude_categories:
+            return filters
+        return Filters(filters.exclude, filters.categories, filters.exclude_categories | excluded, filters.diversity)
+
     def _boosts(self, segments: list[tuple[str, float]]) -> list[tuple[frozenset[str], float, str]]:
         """(category, effective factor, segment) for the person's segments with configured boosts."""
         out = []
