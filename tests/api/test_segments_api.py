@@ -118,3 +118,12 @@ def test_scopes(client: TestClient, auth) -> None:
         assert client.get(path, headers={"Authorization": ""}).status_code == 401, path
     assert client.delete("/v1/segments/s", headers=auth("read")).status_code == 403
     assert client.delete("/v1/segments/s", headers=auth("admin")).status_code == 200
+
+
+def test_features_of_a_person_through_the_api(client: TestClient) -> None:
+    post_views(client, "feat", 4)  # four views of distinct items, ten minutes ago
+    body = client.get("/v1/users/feat/features").json()
+    assert body["windows"]["1h"]["events"]["view"] == {"count": 4, "distinct": 4, "value": 0}
+    assert body["features"]["frequency"] >= 4 and 0.0 <= body["features"]["engagement_score"] <= 1.0
+    empty = client.get("/v1/users/nobody/features").json()
+    assert empty["windows"]["1h"] == {"events": {}, "categories": {}}

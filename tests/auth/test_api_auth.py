@@ -32,6 +32,7 @@ ROUTES = [
     ("GET", "/v1/segments/fans/members", None, "read"),
     ("GET", "/v1/segments/fans/history", None, "read"),
     ("GET", "/v1/users/u1/segments", None, "read"),
+    ("GET", "/v1/users/u1/features", None, "read"),
     ("PUT", "/v1/segments/gone", {"rule": "exists(view, window=1d)"}, "admin"),
     ("DELETE", "/v1/segments/gone", None, "admin"),
 ]

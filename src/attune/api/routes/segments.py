@@ -241,3 +241,14 @@ async def get_user_segments(user_id: str, request: Request) -> JSONResponse:
     engine = request.app.state.runtime.segments
     key = engine.resolve_user(user_id)
     return JSONResponse({"segments": [m.to_dict() for m in engine.segments_of(key)]})
+
+
+@router.get("/v1/users/{user_id}/features", dependencies=[ReadKey])
+async def get_user_features(user_id: str, request: Request) -> JSONResponse:
+    """A person's features now: per window and event type counts, distinct items and values, per
+    category counts, the named features (engagement_score, recency_days, …) and latest context.
+    From memory; unknown people get empty sections."""
+    runtime = request.app.state.runtime
+    store = runtime.pipeline.runner("features").consumer.store
+    key = runtime.segments.resolve_user(user_id)
+    return JSONResponse(store.snapshot(key, runtime.segments.clock()))
