@@ -19,7 +19,9 @@ def test_admin_actions_and_profile_reads_are_audited(private_client: TestClient,
     entries = private_runtime.privacy.audit.entries()
     actions = [(e["actor"], e["action"], e["target"]) for e in entries]
     admin_id = next(k.key_id for k in private_runtime.keys.list() if k.name == "admin")
-    assert (admin_id, "PUT /v1/users/{user_id}", "/v1/users/cleo") in actions
+    cleo = private_runtime.subject_keys.user("cleo")
+    assert (admin_id, "PUT /v1/users/{user_id}", cleo) in actions  # the pseudonym, not the raw id
+    assert "cleo" not in repr(entries)
     assert (admin_id, "PUT /v1/items/{item_id}", "/v1/items/i9") in actions
     assert (reader_id, "profile.read", private_runtime.subject_keys.user("cleo")) in actions
     assert not any(a == "GET /v1/items/{item_id}" for _, a, _ in actions)  # plain reads of the catalog are not

@@ -51,7 +51,13 @@ def require(scope: str) -> Callable[..., ApiKey]:
             # Every admin action is recorded in the tamper-evident audit log (who, what, where).
             route = request.scope.get("route")
             action = f"{request.method} {getattr(route, 'path', request.url.path)}"
-            request.app.state.runtime.privacy.audit.append(key.key_id, action, request.url.path)
+            runtime = request.app.state.runtime
+            user_id = request.path_params.get("user_id")
+            if user_id is not None:  # a person: their stored (pseudonymous) key, never the raw id
+                target = runtime.subject_keys.user(user_id)
+            else:  # the raw (percent-encoded) path: ids with control characters stay storable text
+                target = request.scope.get("raw_path", b"").decode("ascii", "backslashreplace")
+            runtime.privacy.audit.append(key.key_id, action, target)
         return key
 
     dependency.__name__ = f"require_{scope}"
