@@ -27,9 +27,13 @@ How memberships change:
 
 Evaluating a person: every segment in dependency order (a ``segment("x")`` reference reads
 the confidence with which ``x`` *matched*, before exclusive groups are applied), rule segments
-match with confidence 1.0 and learnt segments with their own confidence; a segment with a
-``purpose`` (``marketing``) only matches people for whom ``allows(key, purpose)`` holds;
-then :func:`resolve_exclusive` keeps the highest-priority match of every exclusive group.
+match with confidence 1.0 and learnt segments with their own confidence; every segment only
+matches people for whom ``allows(key, "personalization")`` holds (segments are profile-based),
+and a segment with a ``purpose`` (``marketing``) needs ``allows(key, purpose)`` too; then :func:`resolve_exclusive` keeps the highest-priority match of every exclusive group.
+
+Consent is also checked when memberships are read (:meth:`segments_of`, :meth:`members`), from
+memory (``allows_many.in_memory``, see :func:`consent_hooks`): a withdrawal hides the person's
+memberships on the very next request, before any re-evaluation removes them.
 
 Changes are applied to memory first (visible at once) and appended to a journal that
 :meth:`flush` writes in order, with their history, hourly sizes and webhook outbox rows, in one
@@ -68,6 +72,9 @@ from attune.storage.tables import identity_links, profiles, segment_history
 
 log = logging.getLogger(__name__)
 
+#: The purpose every segment needs: segments are built from a person's profile.
+PERSONALIZATION = "personalization"
+
 #: Ref kinds the feature store answers online.
 FEATURE_KINDS = frozenset({"count", "sum", "distinct", "feature", "context"})
 
@@ -85,11 +92,32 @@ def consent_hooks(consent: Any, chunk: int = 20_000) -> tuple[Callable[[str, str
 
     ``allows_many(keys, purpose)`` answers a bool array for many people with a few queries per
     ``chunk`` (``consent.states_of``), so a bulk re-evaluation does not ask per person.
+    ``allows_many.in_memory(key, purpose)`` answers from an in-memory
+    :class:`~attune.privacy.consent_view.ConsentView` per purpose, for reads that must not
+    query. A purpose the installation does not configure is allowed by all three.
     """
     import numpy as np
 
+    from attune.privacy.consent_view import ConsentView
+
+    def configured(purpose: str) -> bool:
+        return purpose in consent.settings.purposes
+
+    def allows(subject_key: str, purpose: str) -> bool:
+        return not configured(purpose) or consent.allows(subject_key, purpose)
+
+    views: dict[str, ConsentView] = {}
+
+    def in_memory(subject_key: str, purpose: str) -> bool:
+        view = views.get(purpose)
+        if view is None:
+            view = views.setdefault(purpose, ConsentView(consent, purpose))
+        return view.allows(subject_key)
+
     def allows_many(keys: Any, purpose: str) -> Any:
         keys = list(keys)
+        if not configured(purpose):
+            return np.ones(len(keys), dtype=bool)
         default = consent.default(purpose)
         out = np.zeros(len(keys), dtype=bool)
         for start in range(0, len(keys), chunk):
@@ -98,8 +126,9 @@ def consent_hooks(consent: Any, chunk: int = 20_000) -> tuple[Callable[[str, str
             out[start : start + len(part)] = [(states[k].get(purpose) or default) == "granted" for k in part]
         return out
 
-    allows_many.pairs_with = consent.allows  # type: ignore[attr-defined]
-    return consent.allows, allows_many
+    allows_many.pairs_with = allows  # type: ignore[attr-defined]
+    allows_many.in_memory = in_memory  # type: ignore[attr-defined]
+    return allows, allows_many
 
 
 def allow_all(subject_key: str, purpose: str) -> bool:
@@ -291,8 +320,15 @@ class SegmentEngine:
 
     # -- reads (memory only) -------------------------------------------------------------
     def segments_of(self, subject_key: str) -> list[Membership]:
-        """The memberships of canonical ``subject_key``, by segment name (no database access)."""
-        return list(self._by_subject.get(subject_key, ()))
+        """The memberships of canonical ``subject_key``, by segment name (no database access).
+
+        Memberships whose purposes the person no longer allows are left out (see :meth:`permits`).
+        """
+        held = self._by_subject.get(subject_key, ())
+        check = self._read_consent()
+        if check is None or not held:
+            return list(held)
+        return [m for m in held if self._permits(check, subject_key, m.name)]
 
     def resolve_user(self, user_id: str) -> str:
         """The canonical subject key of a user id (or of an anonymous id), from memory."""
@@ -308,7 +344,12 @@ class SegmentEngine:
         return self._aliases.get(anon, key)
 
     def members(self, name: str, offset: int = 0, limit: int | None = None) -> list[tuple[str, Membership]]:
-        """``(subject key, membership)`` of segment ``name``, a page at a time."""
+        """``(subject key, membership)`` of segment ``name``, a page at a time.
+
+        Members who no longer allow the segment's purposes are skipped (offsets count the
+        members shown), so a withdrawal counts before re-evaluation removes them.
+        """
+        check = self._read_consent()
         with self._state:
             members = self._members.get(name)
             if members is None:
@@ -316,7 +357,28 @@ class SegmentEngine:
                     raise NotFound(f"no segment named {name!r}")
                 return []
             stop = None if limit is None else offset + limit
-            return list(islice(members.items(), offset, stop))
+            items: Iterable[tuple[str, Membership]] = members.items()
+            if check is not None:
+                items = (item for item in items if self._permits(check, item[0], name))
+            return list(islice(items, offset, stop))
+
+    def permits(self, subject_key: str, name: str) -> bool:
+        """Whether ``subject_key`` allows what segment ``name`` needs now (personalization and its
+        purpose), answered from memory; True when no in-memory consent check is installed."""
+        check = self._read_consent()
+        return check is None or self._permits(check, subject_key, name)
+
+    def _permits(self, check: Callable[[str, str], bool], key: str, name: str) -> bool:
+        if not check(key, PERSONALIZATION):
+            return False
+        definition = self._defs.by_name.get(name)
+        purpose = None if definition is None else definition.purpose
+        return purpose is None or purpose == PERSONALIZATION or check(key, purpose)
+
+    def _read_consent(self) -> Callable[[str, str], bool] | None:
+        """The memory-only consent check paired with the current hooks, if any."""
+        many = self._bulk_consent()
+        return None if many is None else getattr(many, "in_memory", None)
 
     def size(self, name: str) -> int:
         """How many people hold segment ``name`` now."""
@@ -560,6 +622,7 @@ class SegmentEngine:
                     column[i] = confidence
             learnt[name] = column
         purposes = {d.purpose for d in defs.by_name.values() if d.purpose is not None}
+        purposes.add(PERSONALIZATION)
         if self.allows is allow_all:
             allowed = {p: np.ones(n, dtype=bool) for p in purposes}
         elif self._bulk_consent() is not None:
@@ -571,9 +634,11 @@ class SegmentEngine:
             }
         tell("prepare", 1, 1)
         tell("rules", 0, len(defs.order))
-        held = resolve_columns(
-            match_columns(defs.order, defs.by_name, columns, n, learnt=learnt, allowed=allowed), defs.by_name
-        )
+        matched = match_columns(defs.order, defs.by_name, columns, n, learnt=learnt, allowed=allowed)
+        # Every segment needs personalization: people without it match nothing, as online.
+        personal = allowed[PERSONALIZATION]
+        matched = {name: np.where(personal, column, 0.0) for name, column in matched.items()}
+        held = resolve_columns(matched, defs.by_name)
         tell("rules", len(defs.order), len(defs.order))
         tell("memberships", 0, len(defs.order))
         with self._write, _no_gc():
@@ -789,6 +854,8 @@ class SegmentEngine:
 
         defs = self._defs
         matches: dict[str, float] = {}
+        if defs.order and not self.allows(key, PERSONALIZATION):
+            return matches  # segments are profile-based: none without personalization consent
         for name in defs.order:
             definition = defs.by_name[name]
             if definition.kind == "learnt":
@@ -999,6 +1066,18 @@ class SegmentEngine:
         array = np.asarray(keys, dtype=object)
         index = dict(zip(keys, range(n)))
         columns: dict[str, Any] = {}
+        allowed: dict[str, Any] = {}
+
+        def allowing(purpose: str) -> Any:  # one consent column per purpose
+            if purpose not in allowed:
+                if self._bulk_consent() is not None:
+                    allowed[purpose] = np.asarray(self._bulk_consent()(keys, purpose), dtype=bool)
+                else:
+                    allowed[purpose] = np.fromiter(
+                        (self.allows(k, purpose) for k in keys), dtype=bool, count=n
+                    )
+            return allowed[purpose]
+
         for name, definition in self._defs.by_name.items():
             if definition.kind != "learnt":
                 continue
@@ -1008,14 +1087,10 @@ class SegmentEngine:
                 map(index.__getitem__, confidences), dtype=np.int64, count=len(confidences)
             )
             column[positions] = np.fromiter(confidences.values(), dtype=float, count=len(confidences))
-            if definition.purpose is not None and self.allows is not allow_all:
-                if self._bulk_consent() is not None:
-                    allowed = np.asarray(self._bulk_consent()(keys, definition.purpose), dtype=bool)
-                else:
-                    allowed = np.fromiter(
-                        (self.allows(k, definition.purpose) for k in keys), dtype=bool, count=n
-                    )
-                column = np.where(allowed, column, 0.0)
+            if self.allows is not allow_all:  # personalization, and the segment's purpose if any
+                column = np.where(allowing(PERSONALIZATION), column, 0.0)
+                if definition.purpose is not None:
+                    column = np.where(allowing(definition.purpose), column, 0.0)
             columns[name] = column
         held = resolve_columns(columns, self._defs.by_name)
         with _no_gc():

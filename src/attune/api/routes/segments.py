@@ -213,7 +213,8 @@ async def get_members(
                 }
                 for key, m in page
             ],
-            "next_offset": offset + len(page) if offset + len(page) < total else None,
+            # A short page is the last: members who withdrew consent are skipped, not counted.
+            "next_offset": offset + len(page) if len(page) == limit and offset + len(page) < total else None,
         }
     )
 
