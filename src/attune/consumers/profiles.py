@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, delete
 
-from attune.events.model import LoggedEvent
-from attune.privacy.traits_at_rest import TraitVault, has_clear, has_sealed, open_records, seal_records
+from attune.events.model import Event, LoggedEvent
+from attune.privacy.traits_at_rest import (
+    TraitVault,
+    has_clear,
+    has_sealed,
+    has_sealed_values,
+    open_records,
+    open_traits,
+    seal_records,
+)
 from attune.profiles.identity import SubjectKeys
 from attune.profiles.traits import TraitRecord, apply_traits, merge_records
 from attune.storage.tables import identity_links, interactions, profiles
@@ -58,7 +68,9 @@ class ProfilesConsumer:
     person's data key: new values are sealed at save time (one key lookup per batch, only
     for profiles that gained clear values; batches without traits do no cryptography), and
     on a merge the absorbed subject's values are opened under its key so that they are
-    re-sealed under the canonical subject's key.
+    re-sealed under the canonical subject's key. Events' own trait values arrive sealed under
+    the event's subject key (see :mod:`attune.privacy.transform`) and are opened before they
+    are applied; one key lookup per batch serves the events, the merges and the save.
     """
 
     name = "profiles"
@@ -110,6 +122,8 @@ class _Batch:
         self.moved: list[str] = []
         self.pending_interactions: list[tuple] = []
         self.sql = _Sql(conn)
+        #: Data-key ciphers loaded in this batch (subject key -> cipher), looked up once.
+        self.ciphers: dict[str, AESGCM] = {}
 
     def preload(self, batch: list[LoggedEvent]) -> None:
         """Load the links and profiles this batch will touch, in two queries."""
@@ -125,10 +139,36 @@ class _Batch:
                 subject_keys.update((self.keys.user(previous), self.keys.anon(previous)))
         if not subject_keys:
             return
+        if self.vault is not None:
+            self._load_event_ciphers(batch)
         for alias, canonical in self.sql.select_in(_LINKS_SQL, list(subject_keys)):
             self.links[alias] = canonical
             self.aliases_of.setdefault(canonical, []).append(alias)
         self._load_profiles(subject_keys | set(self.links.values()))
+
+    def _load_event_ciphers(self, batch: list[LoggedEvent]) -> None:
+        """Load the keys of every subject whose event carries sealed traits (one lookup)."""
+        wanted = {
+            self._subject_of(logged.event)
+            for logged in batch
+            if has_sealed_values(logged.event.traits)
+        }
+        if wanted:
+            self._ciphers(wanted)
+
+    def _subject_of(self, event: Event) -> str:
+        """The key an event's traits are sealed under: its user key, else its anonymous key."""
+        if event.user_id is not None:
+            return self.keys.user(event.user_id)
+        return self.keys.anon(event.anonymous_id)
+
+    def _ciphers(self, keys: Iterable[str]) -> dict[str, AESGCM]:
+        """Ciphers of ``keys``; only those not loaded yet in this batch are looked up."""
+        assert self.vault is not None
+        missing = [key for key in keys if key not in self.ciphers]
+        if missing:
+            self.ciphers.update(self.vault.ciphers(self.conn, missing))
+        return self.ciphers
 
     def _load_profiles(self, keys: set[str]) -> None:
         missing = [k for k in keys if k not in self.profiles]
@@ -174,7 +214,7 @@ class _Batch:
         absorbed = self.profiles.pop(alias)
         if self.vault is not None and has_sealed(absorbed.traits):
             # Sealed under the alias's key: open now, re-sealed under the canonical key at save.
-            aead = self.vault.ciphers(self.conn, [alias]).get(alias)
+            aead = self._ciphers([alias]).get(alias)
             absorbed.traits = open_records(aead, absorbed.traits)
         self.profile(canonical).absorb(absorbed, self.priority)
         self.deleted.add(alias)
@@ -209,9 +249,14 @@ class _Batch:
         canonical = self.resolve(user_key if user_key is not None else anon_key)  # type: ignore[arg-type]
         state = self.profile(canonical)
         state.touch(event.type, event.timestamp)
-        if event.traits:
+        traits = event.traits
+        if traits and self.vault is not None:
+            # Sealed under the event's own subject; the profile re-seals under its key at save.
+            subject = user_key if user_key is not None else anon_key
+            traits = open_traits(self.ciphers.get(subject), traits)
+        if traits:
             source = str(event.context.get("source") or "web")
-            apply_traits(state.traits, event.traits, event.timestamp, source, self.priority)
+            apply_traits(state.traits, traits, event.timestamp, source, self.priority)
         if event.item_id is not None:
             # Same column order as _INSERT_INTERACTION_SQL; the subject is resolved at save.
             self.pending_interactions.append(
@@ -224,7 +269,7 @@ class _Batch:
         clear = [state for state in self.profiles.values() if has_clear(state.traits)]
         if not clear:
             return
-        ciphers = self.vault.ciphers(self.conn, [state.key for state in clear])
+        ciphers = self._ciphers([state.key for state in clear])
         for state in clear:
             state.traits = seal_records(ciphers[state.key], state.traits)
 

@@ -49,6 +49,8 @@ def export_person(runtime: Any, privacy: Any, user_id: str, hooks: dict[str, Exp
     person_events = []
     for body in rows:
         data = orjson.loads(body)
+        if isinstance(data.get("traits"), dict):
+            data["traits"] = _open_event_traits(privacy, data)
         for field in ("user_id", "anonymous_id"):
             if data.get(field) in shown:
                 data[field] = shown[data[field]]
@@ -72,6 +74,23 @@ def export_person(runtime: Any, privacy: Any, user_id: str, hooks: dict[str, Exp
     for name, hook in (hooks or {}).items():
         out[name] = hook(user_id, keys)
     return out
+
+
+def _open_event_traits(privacy: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """A logged event's traits in clear: sealed under the event's subject (user key, else anonymous key)."""
+    from attune.privacy.traits_at_rest import has_sealed_values, open_traits
+
+    traits = data["traits"]
+    if not has_sealed_values(traits):
+        return traits
+    user_id, anonymous_id = data.get("user_id"), data.get("anonymous_id")
+    keys = privacy.subject_keys
+    subject = keys.user(str(user_id)) if user_id is not None else keys.anon(str(anonymous_id))
+    try:
+        aead = privacy.person_keys.cipher(subject, create=False)
+    except KeyShredded:
+        aead = None
+    return open_traits(aead, traits)
 
 
 def _open(privacy: Any, subject_key: str, value: Any) -> Any:

@@ -98,6 +98,39 @@ def open_records(aead: AESGCM | None, records: Records) -> Records:
     return out
 
 
+def has_sealed_values(traits: Mapping[str, Any] | None) -> bool:
+    """Whether any of an event's trait values is sealed."""
+    return bool(traits) and any(is_sealed(value) for value in traits.values())  # type: ignore[union-attr]
+
+
+def seal_traits(aead: AESGCM, traits: Mapping[str, Any]) -> dict[str, str]:
+    """An event's ``traits`` (name -> value) with every value sealed under one data key.
+
+    Every value is sealed, even one that already looks sealed: a client cannot slip a
+    value past encryption by sending text that starts with the prefix.
+    """
+    return {name: seal_value(aead, value) for name, value in traits.items()}
+
+
+def open_traits(aead: AESGCM | None, traits: Mapping[str, Any]) -> dict[str, Any]:
+    """An event's ``traits`` with every value in clear; unreadable sealed values are dropped.
+
+    ``aead`` is ``None`` when the subject's key is gone (erased); a value sealed under a
+    destroyed (since re-created) key is dropped as well. Clear values (events logged before
+    traits were sealed in the log) pass through.
+    """
+    out: dict[str, Any] = {}
+    for name, value in traits.items():
+        if not is_sealed(value):
+            out[name] = value
+        elif aead is not None:
+            try:
+                out[name] = open_value(aead, value)
+            except ValueError:
+                continue
+    return out
+
+
 class TraitVault:
     """Seals and opens trait records of many people with one data-key lookup per batch."""
 
@@ -112,6 +145,16 @@ class TraitVault:
         """
         keys = sorted(set(subject_keys))
         return self.person_keys.load_or_create(conn, keys) if keys else {}
+
+    def committed_ciphers(self, subject_keys: Iterable[str]) -> dict[str, AESGCM]:
+        """Data-key ciphers of ``subject_keys``, made (and committed) when missing.
+
+        Keys already cached (every subject registered by this process) cost nothing; the
+        rest are read or made in one transaction.
+        """
+        keys = list(dict.fromkeys(subject_keys))
+        self.person_keys.ensure(keys)
+        return {key: self.person_keys.cipher(key, create=True) for key in keys}
 
     def open_many(self, engine: Engine, traits_by_key: Mapping[str, Records]) -> dict[str, Records]:
         """Clear trait records of many people; one key lookup for all who have sealed values."""

@@ -4,8 +4,10 @@
 stored: consent events are recorded (and kept in the log, minus anything personal), events
 whose purpose lacks consent are stripped or dropped, the rest are minimized, and user and
 anonymous ids (and an alias's ``previous_id``) are replaced by their pseudonyms, with the raw
-id registered encrypted in ``subjects``. Trait values are not touched here: they are
-personal data the person gave on purpose, encrypted at rest by the profiles store.
+id registered encrypted in ``subjects``. When pseudonymizing, trait values are sealed under the
+data key of the event's subject (its user key, else its anonymous key), so the log and the
+lake hold only ciphertext that erasure (shredding that key) makes unreadable; readers open
+them with :func:`attune.privacy.traits_at_rest.open_traits`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from attune.privacy.consent import CONSENT_EVENT, ConsentService, consent_change
 from attune.privacy.enforcement import Decision, purposes_of, strip
 from attune.privacy.minimize import MinimizationPolicy, minimize_context, minimize_properties
 from attune.privacy.pseudonym import SubjectRegistry
+from attune.privacy.traits_at_rest import TraitVault, seal_traits
 from attune.profiles.identity import SubjectKeys
 from attune.settings import PrivacySettings
 
@@ -78,9 +81,27 @@ class PrivacyTransform:
                 out.append(strip(event))
             else:
                 out.append(self._stored(event, ids[index], pending))
-        if self.registry is not None and pending:
-            self.registry.register(pending.items())
+        if self.registry is not None:
+            if pending:
+                self.registry.register(pending.items())
+            self._seal_traits(out, subjects)
         return out
+
+    def _seal_traits(self, out: list[Event | None], subjects: list[str]) -> None:
+        """Seal the trait values of ``out``'s events in place (in the list) under their subjects' keys.
+
+        Runs after :meth:`SubjectRegistry.register`, which caches new subjects' keys, so a
+        batch usually needs no key query at all; otherwise one transaction for the rest.
+        """
+        at = [i for i, event in enumerate(out) if event is not None and event.traits]
+        if not at:
+            return
+        assert self.registry is not None
+        ciphers = TraitVault(self.registry.person_keys).committed_ciphers(subjects[i] for i in at)
+        for i in at:
+            event = out[i]
+            assert event is not None and event.traits
+            out[i] = replace(event, traits=seal_traits(ciphers[subjects[i]], event.traits))
 
     def _keys_of(self, event: Event) -> tuple[str | None, str | None]:
         """The stored keys of the event's user id and anonymous id (``None`` when absent)."""
