@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -48,13 +49,19 @@ def call(client: TestClient, route: tuple, headers: dict[str, str], **kwargs):
     return client.request(method, path, json=body, headers=headers, **kwargs)
 
 
-def test_missing_or_wrong_keys_are_401_on_every_route(client: TestClient) -> None:
+def test_missing_wrong_revoked_or_expired_keys_are_401_on_every_route(client: TestClient, runtime: Runtime) -> None:
     client.headers.pop("Authorization")
+    revoked, revoked_secret = runtime.keys.create(frozenset({"admin"}), name="revoked")
+    runtime.keys.revoke(revoked.key_id)
+    _, expired_secret = runtime.keys.create(frozenset({"admin"}), name="expired", expires_in=0.001)
+    time.sleep(0.01)
     bad_headers = (
         {},
         {"Authorization": "Bearer atk_nope_nope"},
         {"Authorization": "Bearer "},
         {"Authorization": "Token x"},
+        {"Authorization": f"Bearer {revoked_secret}"},  # admin scope, but revoked
+        {"Authorization": f"Bearer {expired_secret}"},  # admin scope, but expired
     )
     answers = {
         (route[1], str(headers)): call(client, route, headers) for route in ROUTES for headers in bad_headers
