@@ -74,6 +74,8 @@ class Catalog:
         self.engine = engine
         self._unavailable: frozenset[str] | None = None
         self._lock = threading.Lock()
+        #: Counts this process's catalog writes (caches elsewhere compare it to stay current).
+        self.generation = 0
 
     def upsert(self, entries: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
         """Insert or replace items; return how many were written."""
@@ -86,6 +88,7 @@ class Catalog:
             with self.engine.begin() as conn:
                 upsert(conn, items, rows, ["item_id"])
             self._unavailable = None
+            self.generation += 1
         return len(rows)
 
     def get(self, item_id: str) -> Item:

@@ -158,6 +158,11 @@ class ConsentService:
         self.record(changes)
         return changes
 
+    @property
+    def generation(self) -> int:
+        """Counts this process's consent changes (memory-only views compare it to stay current)."""
+        return self._generation
+
     def invalidate(self) -> None:
         """Forget every cached answer."""
         with self._lock:

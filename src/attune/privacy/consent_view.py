@@ -68,9 +68,7 @@ class ConsentView:
 
     # -- keeping current -----------------------------------------------------------
     def _generation(self) -> Any:
-        # ConsentService bumps this on every record/forget/invalidate (see the report:
-        # a public counter or change listener there would be the cleaner contract).
-        return getattr(self.consent, "_generation", None)
+        return getattr(self.consent, "generation", None)  # bumped on every record/forget/invalidate
 
     def _follow(self) -> None:
         if self._generation() != self._seen_generation:

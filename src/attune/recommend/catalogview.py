@@ -126,25 +126,19 @@ class CatalogView:
         self.catalog = catalog
         self.poll_seconds = poll_seconds
         self._snapshot: CatalogSnapshot | None = None
-        self._seen_marker: object = None
+        self._seen_generation: int | None = None
         self._high_water = float("-inf")
         self._polled_at = float("-inf")
         self._lock = threading.Lock()
         self._polling = threading.Lock()
-
-    def _marker(self) -> object:
-        # The catalog drops its cached unavailable set on every upsert in this process; the
-        # identity of that cached object therefore changes exactly when the catalog did.
-        return getattr(self.catalog, "_unavailable", None)
 
     def peek(self) -> CatalogSnapshot | None:
         """The snapshot when known current without a database read, else ``None``.
 
         A due poll for another process's writes runs in a background thread meanwhile.
         """
-        marker = self._marker()
         snapshot = self._snapshot
-        if snapshot is None or marker is None or marker is not self._seen_marker:
+        if snapshot is None or self.catalog.generation != self._seen_generation:
             return None
         if time.monotonic() - self._polled_at >= self.poll_seconds and self._polling.acquire(blocking=False):
             threading.Thread(target=self._poll_then_release, daemon=True, name="catalog-view").start()
@@ -167,19 +161,16 @@ class CatalogView:
         with self._lock:
             if self._fresh():
                 return self._snapshot  # type: ignore[return-value]
-            self.catalog.unavailable()  # re-arms the marker
-            marker = self._marker()
+            generation = self.catalog.generation
             self._polled_at = time.monotonic()
             self._snapshot = self._load(self._snapshot)
-            self._seen_marker = marker
+            self._seen_generation = generation
             return self._snapshot
 
     def _fresh(self) -> bool:
-        marker = self._marker()
         return (
             self._snapshot is not None
-            and marker is not None
-            and marker is self._seen_marker
+            and self.catalog.generation == self._seen_generation
             and time.monotonic() - self._polled_at < self.poll_seconds
         )
 
