@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 #: ``fn(subject_keys, now)``: called after each batch with the people whose features changed.
 Listener = Callable[[set[str], float], None]
 _NAN = float("nan")
-#: How far back (seconds of ``linked_at``) links are re-read each batch.
-LINKS_MARGIN_SECONDS = 600.0
 _EMPTY: dict[str, Any] = {}
 
 
@@ -75,9 +73,9 @@ class FeaturesConsumer:
         self._inflight: tuple[int, set[str]] | None = None
         #: Changed people not yet delivered to every listener (kept across a failed call).
         self._unnotified: set[str] = set()
-        #: Newest ``linked_at`` seen; links from shortly before it are read again each batch.
+        #: Highest ``link_offset`` seen: later links are read with each batch.
         #: ``None``: read every link once (after start), to merge ids linked while we were down.
-        self._links_seen: float | None = None
+        self._links_seen: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Any, keys: SubjectKeys) -> FeaturesConsumer:
@@ -171,29 +169,30 @@ class FeaturesConsumer:
             previous = _previous_id(event)
             if previous is not None:
                 wanted.update((keys.user(previous), keys.anon(previous)))
-        # Besides the batch's own ids, every recently written link: a merge can re-point a
-        # subject the batch does not name (an alias of an alias), whose features must move too.
-        # The margin covers commits that land out of time order.
-        since = -math.inf if self._links_seen is None else self._links_seen - LINKS_MARGIN_SECONDS
+        # Besides the batch's own ids, every link written since the last batch: a merge can
+        # re-point a subject the batch does not name (an alias of an alias), whose features
+        # must move too. The profiles consumer stamps each link with the log offset of the
+        # batch that wrote it and commits in offset order, so "newer than the highest stamp
+        # seen" misses none and, through its index, reads only the new ones.
+        seen = -1 if self._links_seen is None else self._links_seen
         # Ids with NUL never reach the log's readers, but PostgreSQL would refuse the query.
         rows = conn.execute(
             select(
-                identity_links.c.alias_key, identity_links.c.canonical_key, identity_links.c.linked_at
+                identity_links.c.alias_key, identity_links.c.canonical_key, identity_links.c.link_offset
             ).where(
                 identity_links.c.alias_key.in_(bindparam("keys", expanding=True))
-                | (identity_links.c.linked_at >= bindparam("since"))
+                | (identity_links.c.link_offset > bindparam("seen"))
             ),
-            {"keys": [k for k in wanted if "\x00" not in k] or [""], "since": since},
+            {"keys": [k for k in wanted if "\x00" not in k] or [""], "seen": seen},
         )
         links: dict[str, str] = {}
-        newest = self._links_seen if self._links_seen is not None else -math.inf
-        for alias, canonical, linked_at in rows.all():
+        newest = max(seen, 0)
+        for alias, canonical, link_offset in rows.all():
             if alias != canonical:
                 links[alias] = canonical
-            if linked_at is not None and linked_at > newest:
-                newest = linked_at
-        # With no link yet, links written from now on are the recent ones.
-        self._links_seen = newest if newest != -math.inf else time.time()
+            if link_offset > newest:
+                newest = link_offset
+        self._links_seen = newest
         return links
 
     def _apply(self, batch: list[LoggedEvent], links: dict[str, str]) -> set[str]:

@@ -89,7 +89,7 @@ class ProfilesConsumer:
         work.preload(batch)
         for logged in batch:
             work.apply(logged)
-        work.save()
+        work.save(batch[-1].offset)
         return batch[-1].offset
 
     def flush(self, conn: Connection) -> None:
@@ -282,8 +282,8 @@ class _Batch:
             )
             self.pending_interactions = []
 
-    def save(self) -> None:
-        """Write links, profiles and interactions of this batch."""
+    def save(self, offset: int) -> None:
+        """Write links, profiles and interactions of this batch (whose last event is at ``offset``)."""
         if self.moved:
             moves = [(self.resolve(alias), alias) for alias in self.moved]
             self.sql.executemany(_MOVE_LINKS_SQL, moves)
@@ -291,7 +291,7 @@ class _Batch:
         self._flush_interactions()
         if self.new_links:
             now = time.time()
-            self.sql.executemany(_UPSERT_LINK_SQL, [(a, c, now) for a, c in self.new_links.items()])
+            self.sql.executemany(_UPSERT_LINK_SQL, [(a, c, now, offset) for a, c in self.new_links.items()])
         if self.deleted:
             self.sql.executemany(_DELETE_PROFILE_SQL, [(key,) for key in self.deleted])
         now = time.time()
@@ -329,8 +329,9 @@ _INSERT_INTERACTION_SQL = (
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 _UPSERT_LINK_SQL = (
-    "INSERT INTO identity_links (alias_key, canonical_key, linked_at) VALUES (?, ?, ?) "
-    "ON CONFLICT (alias_key) DO UPDATE SET canonical_key = excluded.canonical_key, linked_at = excluded.linked_at"
+    "INSERT INTO identity_links (alias_key, canonical_key, linked_at, link_offset) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (alias_key) DO UPDATE SET canonical_key = excluded.canonical_key, "
+    "linked_at = excluded.linked_at, link_offset = excluded.link_offset"
 )
 _UPSERT_PROFILE_SQL = (
     "INSERT INTO profiles (user_key, traits, first_seen, last_seen, event_counts, updated_at) "

@@ -94,8 +94,12 @@ identity_links = Table(
     Column("alias_key", String(300), primary_key=True),
     Column("canonical_key", String(300), nullable=False),
     Column("linked_at", Float, nullable=False),
+    # The log offset of the batch that wrote the link: consumers that follow links (features)
+    # ask for "links written after offset N" through an index instead of scanning by time.
+    Column("link_offset", BigInteger, nullable=False, server_default="0"),
 )
 Index("ix_identity_links_canonical", identity_links.c.canonical_key)
+Index("ix_identity_links_offset", identity_links.c.link_offset)
 
 # Item interactions per canonical subject: recent activity, seen-item exclusion, training.
 interactions = Table(
