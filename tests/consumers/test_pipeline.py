@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Connection, text
 
-from attune.consumers.base import ConsumerRunner
+from attune.consumers.base import ConsumerRunner, apply_together
 from attune.consumers.pipeline import Pacing, Pipeline
 from attune.events.model import LoggedEvent
 from attune.log.sql import SqlOffsetStore
@@ -255,3 +255,65 @@ def test_consumer_transactions_skip_the_fsync_and_appends_keep_it(runtime: Runti
     finally:
         for connection in connections:
             connection.close()
+
+
+class Writer(Recorder):
+    """Writes one row per event into a scratch table through the transaction it is given."""
+
+    def __init__(self, name: str, failures: int = 0) -> None:
+        super().__init__(name, failures)
+        self.connections: list[int] = []
+
+    def handle(self, batch: list[LoggedEvent], conn: Connection) -> int | None:
+        self.connections.append(id(conn))
+        conn.execute(
+            text("INSERT INTO scratch (consumer, event_offset) VALUES (:c, :o)"),
+            [{"c": self.name, "o": e.offset} for e in batch],
+        )
+        return super().handle(batch, conn)
+
+
+def _scratch(runtime: Runtime) -> None:
+    with runtime.engine.begin() as conn:
+        # The PostgreSQL fixture empties the known tables between tests, not this one.
+        conn.execute(text("DROP TABLE IF EXISTS scratch"))
+        conn.execute(text("CREATE TABLE scratch (consumer TEXT, event_offset INTEGER)"))
+
+
+def _rows(runtime: Runtime, name: str) -> list[int]:
+    with runtime.engine.connect() as conn:
+        return [r[0] for r in conn.execute(
+            text("SELECT event_offset FROM scratch WHERE consumer = :c ORDER BY event_offset"), {"c": name}
+        )]
+
+
+def test_lane_consumers_share_one_transaction(runtime: Runtime) -> None:
+    _scratch(runtime)
+    append(runtime, 3)
+    first, second = Writer("first"), Writer("second")
+    runners = [ConsumerRunner(c, runtime.log, runtime.engine) for c in (first, second)]
+    outcomes = apply_together(runners, runtime.log.read(0, 10))
+    assert outcomes == {id(runners[0]): 3, id(runners[1]): 3}
+    assert first.connections == second.connections and len(first.connections) == 1
+    offsets = SqlOffsetStore(runtime.engine)
+    assert offsets.get("first") == offsets.get("second") == 3
+    assert [r.cursor for r in runners] == [3, 3]
+    assert _rows(runtime, "first") == _rows(runtime, "second") == [1, 2, 3]
+
+
+def test_a_failing_consumer_in_a_shared_transaction_is_isolated(runtime: Runtime) -> None:
+    _scratch(runtime)
+    append(runtime, 2)
+    good, bad = Writer("good"), Writer("bad", failures=2)
+    runners = [ConsumerRunner(c, runtime.log, runtime.engine) for c in (good, bad)]
+    outcomes = apply_together(runners, runtime.log.read(0, 10))
+    # The shared attempt rolled back; the good consumer then committed alone, once.
+    assert outcomes[id(runners[0])] == 2
+    assert isinstance(outcomes[id(runners[1])], RuntimeError)
+    assert _rows(runtime, "good") == [1, 2] and _rows(runtime, "bad") == []
+    offsets = SqlOffsetStore(runtime.engine)
+    assert offsets.get("good") == 2 and offsets.get("bad") == 0
+    assert runners[1].cursor == 0
+    # Retried later, the bad one catches up without touching the good one's work.
+    assert apply_together(runners, runtime.log.read(0, 10)) == {id(runners[0]): 0, id(runners[1]): 2}
+    assert _rows(runtime, "good") == [1, 2] and _rows(runtime, "bad") == [1, 2]

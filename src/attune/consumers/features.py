@@ -28,7 +28,8 @@ from attune.events.model import LoggedEvent
 from attune.features.categories import ItemCategories
 from attune.features.definitions import DWELL_PROPERTIES, FeatureDefinitions
 from attune.features.store import FeatureStore
-from attune.log.sql import get_position
+from attune.log.sql import driver_sql, get_position
+from attune.privacy.sqlin import select_in
 from attune.profiles.identity import SubjectKeys
 from attune.storage.tables import feature_state, identity_links
 from attune.storage.upsert import upsert
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 Listener = Callable[[set[str], float], None]
 _NAN = float("nan")
 _EMPTY: dict[str, Any] = {}
+#: Links written after a given offset, through their index (``?`` becomes ``%s`` on PostgreSQL).
+_NEW_LINKS_SQL = "SELECT alias_key, canonical_key, link_offset FROM identity_links WHERE link_offset > ?"
 
 
 class FeaturesConsumer:
@@ -175,23 +178,19 @@ class FeaturesConsumer:
         # batch that wrote it and commits in offset order, so "newer than the highest stamp
         # seen" misses none and, through its index, reads only the new ones.
         seen = -1 if self._links_seen is None else self._links_seen
-        # Ids with NUL never reach the log's readers, but PostgreSQL would refuse the query.
-        rows = conn.execute(
-            select(
-                identity_links.c.alias_key, identity_links.c.canonical_key, identity_links.c.link_offset
-            ).where(
-                identity_links.c.alias_key.in_(bindparam("keys", expanding=True))
-                | (identity_links.c.link_offset > bindparam("seen"))
-            ),
-            {"keys": [k for k in wanted if "\x00" not in k] or [""], "seen": seen},
-        )
         links: dict[str, str] = {}
-        newest = max(seen, 0)
-        for alias, canonical, link_offset in rows.all():
+        # Ids with NUL never reach the log's readers, but PostgreSQL would refuse the query.
+        for alias, canonical in select_in(
+            conn, identity_links, ("alias_key", "canonical_key"), "alias_key",
+            [k for k in wanted if "\x00" not in k],
+        ):
             if alias != canonical:
                 links[alias] = canonical
-            if link_offset > newest:
-                newest = link_offset
+        newest = max(seen, 0)
+        for alias, canonical, link_offset in conn.exec_driver_sql(driver_sql(conn, _NEW_LINKS_SQL), (seen,)):
+            if alias != canonical:
+                links[alias] = canonical
+            newest = max(newest, link_offset)
         self._links_seen = newest
         return links
 

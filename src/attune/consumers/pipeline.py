@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from attune.consumers.base import Consumer, ConsumerRunner
+from attune.consumers.base import Consumer, ConsumerRunner, apply_together
 from attune.log.protocol import EventLog
 from attune.observability import metrics
 
@@ -184,16 +184,23 @@ class Pipeline:
                     log.exception("reading the event log failed; retrying")
                     batch = []
                     self._stop.wait(1.0)
+                outcomes = apply_together(active, batch)
                 for runner in active:
-                    try:
-                        handled += runner.apply(batch)
+                    outcome = outcomes[id(runner)]
+                    if isinstance(outcome, int):
+                        handled += outcome
                         backoff[id(runner)] = 0.1
-                    except Exception:
-                        delay = backoff[id(runner)]
-                        log.exception("consumer %s failed; retrying in %.1fs", runner.consumer.name, delay)
-                        metrics.CONSUMER_ERRORS.labels(runner.consumer.name).inc()
-                        retry_at[id(runner)] = time.monotonic() + delay
-                        backoff[id(runner)] = min(delay * 2, 30.0)
+                        continue
+                    delay = backoff[id(runner)]
+                    log.error(
+                        "consumer %s failed; retrying in %.1fs",
+                        runner.consumer.name,
+                        delay,
+                        exc_info=(type(outcome), outcome, outcome.__traceback__),
+                    )
+                    metrics.CONSUMER_ERRORS.labels(runner.consumer.name).inc()
+                    retry_at[id(runner)] = time.monotonic() + delay
+                    backoff[id(runner)] = min(delay * 2, 30.0)
                 if batch:
                     last_start, last_took, full = started, time.monotonic() - started, len(batch) >= limit
             if handled:

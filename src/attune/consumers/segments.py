@@ -11,9 +11,10 @@ batch twice changes nothing: replays are safe.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, func, select
 
 from attune.events.model import LoggedEvent
+from attune.privacy.sqlin import select_in
 from attune.profiles.identity import SubjectKeys
 from attune.segments.engine import SegmentEngine
 from attune.storage.tables import events, identity_links
@@ -73,10 +74,5 @@ class SegmentsConsumer:
     def _links(self, conn: Connection, touched: set[str]) -> dict[str, str]:
         if not touched:
             return {}
-        rows = conn.execute(
-            select(identity_links.c.alias_key, identity_links.c.canonical_key).where(
-                identity_links.c.alias_key.in_(bindparam("keys", expanding=True))
-            ),
-            {"keys": sorted(touched)},
-        )
-        return {alias: canonical for alias, canonical in rows.all() if alias != canonical}
+        rows = select_in(conn, identity_links, ("alias_key", "canonical_key"), "alias_key", sorted(touched))
+        return {alias: canonical for alias, canonical in rows if alias != canonical}

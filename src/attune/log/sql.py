@@ -269,7 +269,7 @@ class SqlOffsetStore:
 
 def get_position(conn: Connection, consumer: str) -> int:
     """Read a consumer position inside an open transaction."""
-    value = conn.exec_driver_sql(_sql(conn, _GET_POSITION), (consumer,)).scalar()
+    value = conn.exec_driver_sql(driver_sql(conn, _GET_POSITION), (consumer,)).scalar()
     return int(value or 0)
 
 
@@ -280,9 +280,9 @@ def set_position(conn: Connection, consumer: str, position: int) -> None:
     SQLAlchemy statement anew each time cost more than the update itself.
     """
     now = time.time()
-    updated = conn.exec_driver_sql(_sql(conn, _UPDATE_POSITION), (position, now, consumer)).rowcount
+    updated = conn.exec_driver_sql(driver_sql(conn, _UPDATE_POSITION), (position, now, consumer)).rowcount
     if not updated:
-        conn.exec_driver_sql(_sql(conn, _INSERT_POSITION), (consumer, position, now))
+        conn.exec_driver_sql(driver_sql(conn, _INSERT_POSITION), (consumer, position, now))
 
 
 _GET_POSITION = "SELECT position FROM consumer_offsets WHERE consumer = ?"
@@ -290,6 +290,6 @@ _UPDATE_POSITION = "UPDATE consumer_offsets SET position = ?, updated_at = ? WHE
 _INSERT_POSITION = "INSERT INTO consumer_offsets (consumer, position, updated_at) VALUES (?, ?, ?)"
 
 
-def _sql(conn: Connection, text: str) -> str:
+def driver_sql(conn: Connection, text: str) -> str:
     """``text`` in the driver's parameter style (``?`` for sqlite3, ``%s`` for psycopg)."""
     return text if conn.dialect.paramstyle == "qmark" else text.replace("?", "%s")
