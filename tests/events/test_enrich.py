@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from attune.events.enrich import Enricher, SessionTracker, device_from_user_agent
 from attune.events.model import Event
@@ -125,3 +130,57 @@ def test_tracker_memory_is_bounded() -> None:
     for person in ("a", "b", "c", "d"):
         tracker.assign(person, 1_700_000_000.0)
     assert len(tracker._last) == 3
+
+
+class ReferenceTracker:
+    """The session rules written plainly (as SessionTracker first was), to compare against."""
+
+    def __init__(self, timeout: float, max_people: int) -> None:
+        self.timeout = timeout
+        self.max_people = max_people
+        self._last: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def assign(self, person: str, ts: float) -> str:
+        current = self._last.get(person)
+        if current is not None and abs(ts - current[1]) <= self.timeout:
+            session_id = current[0]
+            last = max(ts, current[1])
+        else:
+            session_id = hashlib.blake2b(f"{person}|{ts:.3f}".encode(), digest_size=10).hexdigest()
+            last = ts
+        self._last[person] = (session_id, last)
+        self._last.move_to_end(person)
+        if len(self._last) > self.max_people:
+            self._last.popitem(last=False)
+        return session_id
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d", "e"]), st.integers(0, 40).map(lambda m: 1.7e9 + m * 300.0)
+        ),
+        max_size=60,
+    ),
+    st.integers(1, 6),
+)
+def test_tracker_follows_the_reference_rules(activity: list[tuple[str, float]], max_people: int) -> None:
+    tracker = SessionTracker(1800, max_people=max_people)
+    reference = ReferenceTracker(1800, max_people)
+    for person, ts in activity:
+        assert tracker.assign(person, ts) == reference.assign(person, ts)
+    assert list(tracker._last.items()) == list(reference._last.items())  # same people, same order
+
+
+def test_device_is_a_fresh_dict_per_event(enricher: Enricher) -> None:
+    first = enricher.enrich(event(1_700_000_000.0, context={"user_agent": IPHONE}))
+    first.context["device"]["type"] = "changed"
+    second = enricher.enrich(event(1_700_000_001.0, context={"user_agent": IPHONE}))
+    assert second.context["device"] == device_from_user_agent(IPHONE)
+    assert second.context["device"]["type"] == "mobile"
+
+
+def test_long_user_agents_are_parsed_from_their_first_kilobyte(enricher: Enricher) -> None:
+    long_agent = IPHONE + " x" * 1000
+    enriched = enricher.enrich(event(1_700_000_000.0, context={"user_agent": long_agent}))
+    assert enriched.context["device"] == device_from_user_agent(long_agent[:1024])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
+_fromisoformat = datetime.fromisoformat  # looked up once: parsed for every event
 
-def parse_timestamp(raw: str | int | float) -> float:
+
+def parse_timestamp(raw: str | float) -> float:
     """Return UTC epoch seconds for an ISO 8601 string or an epoch number.
 
     Epoch numbers are read as seconds, or as milliseconds / microseconds / nanoseconds
@@ -18,12 +21,12 @@ def parse_timestamp(raw: str | int | float) -> float:
         text = raw.strip()
         # Most clients send ISO text: try it first when it looks like a date (a failed
         # float() costs an exception per event). "1e9" or "-5" still reach float() below.
-        if len(text) >= 10 and text[4:5] == "-":
+        if len(text) >= 10 and text[4] == "-":
             try:
-                parsed = datetime.fromisoformat(text)
+                parsed = _fromisoformat(text)
             except ValueError:
-                parsed = None
-            if parsed is not None:
+                pass
+            else:
                 if parsed.tzinfo is None:
                     parsed = parsed.replace(tzinfo=UTC)
                 return parsed.timestamp()
@@ -32,7 +35,7 @@ def parse_timestamp(raw: str | int | float) -> float:
         except ValueError:
             pass
         try:
-            parsed = datetime.fromisoformat(text)
+            parsed = _fromisoformat(text)
         except ValueError:
             raise ValueError(f"{raw[:40]!r} is neither ISO 8601 nor an epoch number") from None
         if parsed.tzinfo is None:
@@ -42,7 +45,7 @@ def parse_timestamp(raw: str | int | float) -> float:
 
 
 def _scale_epoch(value: float) -> float:
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise ValueError("must be a finite number")
     magnitude = abs(value)
     if magnitude >= 1e17:
