@@ -35,7 +35,9 @@ _DIGEST_BYTES = 20
 
 def is_token(text: str) -> bool:
     """Whether ``text`` is a pseudonym (rather than a raw id)."""
-    return len(text) <= 58 and _TOKEN.match(text) is not None
+    # The first-character test is the regex's own first step, done without entering it:
+    # raw ids (nearly every id checked at ingest and on serving paths) fail it at once.
+    return text[:1] == "~" and len(text) <= 58 and _TOKEN.match(text) is not None
 
 
 class Pseudonymizer:
@@ -50,6 +52,9 @@ class Pseudonymizer:
         self.order = [current, *sorted((k for k in keys if k != current), reverse=True)]
         # A pseudonym is a pure function of (raw id, key): the same people come back event
         # after event, so an LRU (C-implemented, thread-safe) saves the HMAC on most events.
+        # The current key's has the raw id alone as its key (no tuple built per lookup), and
+        # is the one ingestion and serving use; older keys' pseudonyms (rotation) are rarer.
+        self._current_cached = functools.lru_cache(maxsize=cache_size)(self._compute_current)
         self._cached = functools.lru_cache(maxsize=cache_size)(self._compute)
         # Keyed HMAC states, copied per id: saves the key schedule on every miss.
         self._macs = {kid: hmac.new(key, digestmod=hashlib.sha256) for kid, key in self.keys.items()}
@@ -59,9 +64,14 @@ class Pseudonymizer:
         mac.update(raw_id.encode("utf-8", "surrogatepass"))
         return f"~{kid}.{mac.digest()[:_DIGEST_BYTES].hex()}"
 
+    def _compute_current(self, raw_id: str) -> str:
+        return self._compute(raw_id, self.current)
+
     def token(self, raw_id: str, key_id: str | None = None) -> str:
         """The pseudonym of ``raw_id`` under ``key_id`` (default: the current key)."""
-        return self._cached(raw_id, key_id or self.current)
+        if not key_id or key_id == self.current:
+            return self._current_cached(raw_id)
+        return self._cached(raw_id, key_id)
 
     def tokens(self, raw_id: str) -> list[str]:
         """The pseudonyms of ``raw_id`` under every key, newest key first."""

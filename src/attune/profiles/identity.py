@@ -8,10 +8,11 @@ pseudonymization on, a key is ``u:``/``a:`` followed by a keyed pseudonym
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from attune.privacy.pseudonym import Pseudonymizer, SubjectRegistry, is_token
 
-if TYPE_CHECKING:
-    from attune.privacy.pseudonym import Pseudonymizer, SubjectRegistry
+#: Entries of one memo of :class:`SubjectKeys` before it is emptied (bounded memory; the
+#: next events refill it).
+_MEMO_SIZE = 100_000
 
 
 class SubjectKeys:
@@ -28,6 +29,11 @@ class SubjectKeys:
     def __init__(self, pseudonymizer: Pseudonymizer | None = None, registry: SubjectRegistry | None = None) -> None:
         self.pseudonymizer = pseudonymizer
         self.registry = registry
+        # Pseudonyms already seen by user()/anon() -> their key, per prefix. The log maps every
+        # stored event's (already pseudonymized) ids through user()/anon(): a dict hit instead
+        # of the token-shape check each time. Only pseudonyms are kept, never raw ids, and a
+        # pseudonym maps to itself whatever the keys, so an entry never goes stale.
+        self._token_keys: dict[str, dict[str, str]] = {self.USER: {}, self.ANON: {}}
 
     @property
     def pseudonymized(self) -> bool:
@@ -35,8 +41,6 @@ class SubjectKeys:
         return self.pseudonymizer is not None
 
     def _token(self, prefix: str, raw: str, *, trust_tokens: bool = True) -> str:
-        from attune.privacy.pseudonym import is_token
-
         if trust_tokens and is_token(raw):
             return raw
         p = self.pseudonymizer
@@ -51,22 +55,39 @@ class SubjectKeys:
                 return token
         return candidates[0]
 
+    def _key(self, prefix: str, an_id: str) -> str:
+        """``prefix`` + the pseudonym of ``an_id`` (itself when it already is one)."""
+        memo = self._token_keys[prefix]
+        key = memo.get(an_id)
+        if key is not None:
+            return key
+        if not is_token(an_id):
+            return prefix + self._token(prefix, an_id, trust_tokens=False)
+        key = prefix + an_id
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[an_id] = key
+        return key
+
     def user(self, user_id: str) -> str:
         """Key of a known user id."""
         if self.pseudonymizer is None:
             return self.USER + user_id
-        return self.USER + self._token(self.USER, user_id)
+        return self._key(self.USER, user_id)
 
     def anon(self, anonymous_id: str) -> str:
         """Key of an anonymous (device) id."""
         if self.pseudonymizer is None:
             return self.ANON + anonymous_id
-        return self.ANON + self._token(self.ANON, anonymous_id)
+        return self._key(self.ANON, anonymous_id)
 
     def from_raw(self, prefix: str, raw_id: str) -> str:
         """Key of an id known to be raw (ingest): hashed even when it looks like a pseudonym."""
-        if self.pseudonymizer is None:
+        p = self.pseudonymizer
+        if p is None:
             return prefix + raw_id
+        if len(p.order) == 1 or self.registry is None:  # one key: the pseudonym alone decides
+            return prefix + p.token(raw_id)
         return prefix + self._token(prefix, raw_id, trust_tokens=False)
 
     def for_event(self, user_id: str | None, anonymous_id: str | None) -> str:
@@ -84,8 +105,6 @@ class SubjectKeys:
         rest = key[2:]
         if self.registry is None:
             return rest
-        from attune.privacy.pseudonym import is_token
-
         if not is_token(rest):
             return rest
         raw = self.registry.raw_id(key)
