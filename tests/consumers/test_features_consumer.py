@@ -155,3 +155,33 @@ def test_the_eraser_drops_a_persons_features(runtime: Runtime) -> None:
     with runtime.engine.begin() as conn:
         erased = FeaturesEraser(features).erase(SimpleNamespace(subject_keys=["u:u1", "a:gone"], conn=conn))
     assert erased == 1 and set(features.store.persons) == {"u:u2"} and stored_rows(runtime) == 1
+
+
+def test_states_serialized_before_the_flush_are_written_by_it(runtime: Runtime) -> None:
+    runtime.ingest.ingest([ev(1, user_id="u1"), ev(2, user_id="u2")])
+    runner = runtime.pipeline.runner("profiles")
+    runner.drain()
+    features_runner = runtime.pipeline.runner("features")
+    features_runner.step()
+    assert stored_rows(runtime) == 0  # applied in memory, not yet written
+    features_runner.flush()  # prepares outside the transaction, then writes
+    assert stored_rows(runtime) == 2 and features_runner.position == 2
+
+
+def test_a_person_erased_between_prepare_and_flush_is_not_written_back(runtime: Runtime) -> None:
+    from types import SimpleNamespace
+
+    from attune.consumers.features import FeaturesEraser
+
+    runtime.ingest.ingest([ev(1, user_id="u1"), ev(2, user_id="u2")])
+    runtime.pipeline.runner("profiles").drain()
+    features_runner = runtime.pipeline.runner("features")
+    features_runner.step()
+    features = consumer(runtime)
+    features.prepare_flush()
+    with runtime.engine.begin() as conn:
+        FeaturesEraser(features).erase(SimpleNamespace(subject_keys=["u:u1"], conn=conn))
+    features_runner.flush()
+    with runtime.engine.connect() as conn:
+        keys = set(conn.execute(select(feature_state.c.subject_key)).scalars())
+    assert keys == {"u:u2"}

@@ -317,3 +317,36 @@ def test_a_failing_consumer_in_a_shared_transaction_is_isolated(runtime: Runtime
     # Retried later, the bad one catches up without touching the good one's work.
     assert apply_together(runners, runtime.log.read(0, 10)) == {id(runners[0]): 0, id(runners[1]): 2}
     assert _rows(runtime, "good") == [1, 2] and _rows(runtime, "bad") == [1, 2]
+
+
+class OwnWriter(Recorder):
+    """Writes through a transaction of its own, as the segment engine does."""
+
+    shares_transaction = False
+
+    def __init__(self, name: str, engine) -> None:  # noqa: ANN001 - Engine
+        super().__init__(name)
+        self.engine = engine
+        self.calls = 0
+
+    def handle(self, batch: list[LoggedEvent], conn: Connection) -> int | None:
+        self.calls += 1
+        with self.engine.begin() as own:
+            own.execute(
+                text("INSERT INTO scratch (consumer, event_offset) VALUES (:c, :o)"),
+                [{"c": self.name, "o": e.offset} for e in batch],
+            )
+        return super().handle(batch, conn)
+
+
+def test_a_consumer_with_its_own_transactions_is_not_shared(runtime: Runtime) -> None:
+    _scratch(runtime)
+    append(runtime, 2)
+    first, second, own = Writer("first"), Writer("second"), OwnWriter("own", runtime.engine)
+    runners = [ConsumerRunner(c, runtime.log, runtime.engine) for c in (first, second, own)]
+    outcomes = apply_together(runners, runtime.log.read(0, 10))
+    assert outcomes == {id(r): 2 for r in runners}
+    # Handed the batch once: never inside the shared transaction, whose lock it would wait for.
+    assert own.calls == 1
+    assert first.connections == second.connections
+    assert _rows(runtime, "own") == [1, 2] and _rows(runtime, "first") == [1, 2]

@@ -36,6 +36,11 @@ class Consumer(Protocol):
     #: ``conn`` (their durability lies elsewhere, like the lake's files): the runner then
     #: calls them outside any database transaction and commits only the position, briefly.
     # transactional: bool
+    #: Optional, default True. False when ``handle`` also writes through transactions of its
+    #: own (not only through ``conn``): such a consumer is never put into a transaction
+    #: shared with others (see :func:`apply_together`), where the shared transaction's
+    #: write lock would make its own writes wait for ever on SQLite.
+    # shares_transaction: bool
 
     def handle(self, batch: list[LoggedEvent], conn: Connection) -> int | None:
         """Apply ``batch``; return the durable offset or ``None``."""
@@ -65,6 +70,7 @@ class ConsumerRunner:
         self.failures = 0
         self.gate = write_gate(engine)
         self.transactional = bool(getattr(consumer, "transactional", True))
+        self.shares_transaction = self.transactional and bool(getattr(consumer, "shares_transaction", True))
 
     def step(self) -> int:
         """Read and process at most one batch; return how many events were handled."""
@@ -112,7 +118,15 @@ class ConsumerRunner:
         metrics.CONSUMER_POSITION.labels(self.consumer.name).set(self.cursor)
 
     def flush(self) -> None:
-        """Ask the consumer to make buffered work durable and commit the position."""
+        """Ask the consumer to make buffered work durable and commit the position.
+
+        A consumer may offer ``prepare_flush()``: work that needs no database (serializing
+        its state), run first, outside the transaction, so appends do not wait behind it
+        at the write gate.
+        """
+        prepare = getattr(self.consumer, "prepare_flush", None)
+        if prepare is not None:
+            prepare()
         if self.transactional:
             with self.transaction() as conn:
                 durable = self.consumer.flush(conn)
@@ -205,7 +219,7 @@ def apply_together(runners: list[ConsumerRunner], batch: list[LoggedEvent]) -> d
     Returns, by ``id(runner)``, the number of events each handled or the exception it raised.
     """
     results: dict[int, int | Exception] = {}
-    shared = [(runner, runner.unseen(batch)) for runner in runners if runner.transactional]
+    shared = [(runner, runner.unseen(batch)) for runner in runners if runner.shares_transaction]
     shared = [(runner, part) for runner, part in shared if part]
     if len(shared) > 1:
         started = time.perf_counter()

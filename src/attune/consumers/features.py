@@ -72,6 +72,8 @@ class FeaturesConsumer:
         #: Highest offset handed to the runner as durable.
         self._durable = 0
         self._dirty: set[str] = set()
+        #: Changed people already serialized by :meth:`prepare_flush` (None: gone), to write next.
+        self._prepared: dict[str, bytes | None] = {}
         #: Offset and people of the last write, redone if its commit turns out lost.
         self._inflight: tuple[int, set[str]] | None = None
         #: Changed people not yet delivered to every listener (kept across a failed call).
@@ -121,7 +123,7 @@ class FeaturesConsumer:
     def flush(self, conn: Connection) -> int | None:
         """Write every dirty person; return the offset now durable (None when idle)."""
         self.ensure_loaded(conn)
-        if self._dirty or self._applied > self._durable:
+        if self._dirty or self._prepared or self._applied > self._durable:
             return self._write(conn)
         return None
 
@@ -133,6 +135,7 @@ class FeaturesConsumer:
         self._loaded = True
         self._applied = self._durable = 0
         self._dirty.clear()
+        self._prepared.clear()
         self._unnotified.clear()
         self._inflight = None
         self._links_seen = None
@@ -155,6 +158,8 @@ class FeaturesConsumer:
         """Erase one person's features (memory now, table in ``conn``'s transaction)."""
         with self.store.lock:
             self.store.remove(subject_key)
+            # A state serialized for the next flush must not bring the person back.
+            self._prepared.pop(subject_key, None)
         self._dirty.discard(subject_key)
         conn.execute(delete(feature_state).where(feature_state.c.subject_key == subject_key))
 
@@ -257,6 +262,18 @@ class FeaturesConsumer:
             listener(keys, now)
         self._unnotified.clear()
 
+    def prepare_flush(self) -> None:
+        """Serialize the changed people now, before the flush transaction opens.
+
+        The runner calls this outside its transaction (and the write gate), so appends do
+        not wait while a few thousand people are serialized; :meth:`flush` then only writes.
+        Events are applied on the same thread as flushes, so nothing changes in between.
+        """
+        with self.store.lock:
+            for key in self._dirty:
+                self._prepared[key] = self.store.dump(key)
+            self._dirty = set()
+
     def _write(self, conn: Connection) -> int:
         if self._inflight is not None and get_position(conn, self.name) < self._inflight[0]:
             # The last write's transaction did not commit: write those people again.
@@ -265,15 +282,17 @@ class FeaturesConsumer:
         gone: list[str] = []
         now = time.time()
         with self.store.lock:
-            dirty = self._dirty
+            blobs, self._prepared = self._prepared, {}
+            for key in self._dirty:
+                blobs[key] = self.store.dump(key)
             self._dirty = set()
-            for key in dirty:
-                blob = self.store.dump(key)
-                if blob is None:
-                    gone.append(key)
-                else:
-                    rows.append({"subject_key": key, "state": blob, "updated_at": now})
             applied = self._applied
+        for key, blob in blobs.items():
+            if blob is None:
+                gone.append(key)
+            else:
+                rows.append({"subject_key": key, "state": blob, "updated_at": now})
+        written = set(blobs)
         try:
             upsert(conn, feature_state, rows, ["subject_key"])
             if gone:
@@ -284,9 +303,9 @@ class FeaturesConsumer:
                     {"keys": gone},
                 )
         except BaseException:
-            self._dirty |= dirty
+            self._dirty |= written
             raise
-        self._inflight = (applied, dirty)
+        self._inflight = (applied, written)
         self._durable = applied
         return applied
 

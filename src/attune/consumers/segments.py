@@ -25,6 +25,8 @@ class SegmentsConsumer:
 
     name = "segments"
     realtime = True
+    #: The segment engine writes memberships in transactions of its own.
+    shares_transaction = False
 
     def __init__(self, engine: SegmentEngine, keys: SubjectKeys) -> None:
         self.engine = engine
