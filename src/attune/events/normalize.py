@@ -181,6 +181,7 @@ class EventNormalizer:
         get = raw.get
         limits = self.limits
         max_string = limits.max_string_length
+        max_id = limits.max_id_length
         # Shapes: the trees must be plain and need no trimming (context: see _plain_context).
         raw_context = get("context")
         if raw_context is None:
@@ -193,14 +194,14 @@ class EventNormalizer:
         if properties is None:
             properties = {}
         elif type(properties) is dict and _is_clean(properties, 0, max_string):
-            properties = dict(properties)
+            properties = properties.copy()  # an exact dict (checked above)
         else:
             return None
         traits = get("traits")
         if traits is not None:
             if type(traits) is not dict or not _is_clean(traits, 0, max_string):
                 return None
-            traits = dict(traits)
+            traits = traits.copy()
         event_type = get("type")
         if type(event_type) is not str:
             return None
@@ -208,24 +209,24 @@ class EventNormalizer:
         if event_id is not None:
             if type(event_id) is not str:
                 return None
-            event_id = _clean_id(event_id, limits.max_id_length)
+            event_id = _clean_id(event_id, max_id)
             if event_id is None:
                 return None
         user_id = get("user_id")
         if user_id is not None:
-            user_id = _clean_id(user_id, limits.max_id_length)
+            user_id = _clean_id(user_id, max_id)
             if user_id is None:
                 return None
         anonymous_id = get("anonymous_id")
         if anonymous_id is not None:
-            anonymous_id = _clean_id(anonymous_id, limits.max_id_length)
+            anonymous_id = _clean_id(anonymous_id, max_id)
             if anonymous_id is None:
                 return None
         if user_id is None and anonymous_id is None:
             return None
         item_id = get("item_id")
         if item_id is not None:
-            item_id = _clean_id(item_id, limits.max_id_length)
+            item_id = _clean_id(item_id, max_id)
             if item_id is None:
                 return None
 
@@ -258,9 +259,8 @@ class EventNormalizer:
 
         if default_source and "source" not in context:
             context["source"] = default_source
-        session_id = context.pop("session_id", None)
-        if isinstance(session_id, str):
-            session_id = session_id.strip() or None
+        # A clean string (see _plain_context): stripping, as the full path does, changes nothing.
+        session_id = context.pop("session_id", None) or None
         # Positional: twice as fast as keywords for this dataclass. The order is Event's field
         # order; the fast-versus-full tests would catch a mismatch.
         return Event(
@@ -544,13 +544,14 @@ def _plain_context(raw: Any, max_string: int) -> dict[str, Any] | None:
             # _is_clean checks the keys are strings, as pydantic's dict[str, Any] requires.
             if type(value) is not dict or not _is_clean(value, 1, max_string):
                 return None
-            value = dict(value)
+            value = value.copy()
         else:
             value = _plain_page(value, max_string)
             if value is None:
                 return None
         context[name] = value
-    if not raw.keys() <= _CONTEXT_FIELD_SET:
+    # Every key of raw is a declared field with a value unless the lengths differ.
+    if len(context) != len(raw):
         for key, extra in raw.items():
             # Pydantic refuses a key that is not a string even when its value is None.
             if type(key) is not str:
@@ -574,7 +575,7 @@ def _plain_page(raw: Any, max_string: int) -> dict[str, Any] | None:
             if type(text) is not str or len(text) > max_string or text.strip() != text:
                 return None
             page[field] = text
-    if not raw.keys() <= _PAGE_FIELD_SET:
+    if len(page) != len(raw):  # extras, or fields set to None (as in _plain_context)
         for key, extra in raw.items():
             # Pydantic refuses a key that is not a string even when its value is None.
             if type(key) is not str:
