@@ -43,6 +43,13 @@ def proc_memory(pid: int) -> dict[str, int]:
     return out
 
 
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` (all its threads), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class BenchServer:
     """One throw-away Attune installation served on a free port.
 
@@ -134,6 +141,10 @@ class BenchServer:
         if not path.exists():
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the server process has used so far (from /proc)."""
+        return proc_cpu_seconds(self.pid)
 
     def memory(self) -> dict[str, int]:
         """Current and peak RSS of the server process."""

@@ -242,7 +242,9 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
         print(
             f"[{backend}] batch phase: {args.seconds:.0f}s, {args.connections} connections…", file=sys.stderr
         )
+        cpu_before = server.cpu_seconds()
         batch = run_batches(server.url, server.key, bodies, args.seconds, args.connections)
+        batch_cpu = server.cpu_seconds() - cpu_before
         lag_at_end = max_lag(readyz(server.url))
         memory_after_batch = server.memory()
         catchup_seconds, head = wait_caught_up(server.url, args.catchup_timeout)
@@ -250,7 +252,9 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
             f"[{backend}] latency phase: {args.rate:.0f} req/s for {args.latency_seconds:.0f}s…",
             file=sys.stderr,
         )
+        cpu_before = server.cpu_seconds()
         latency = run_latency(server.url, server.key, args.rate, args.latency_seconds, seed=2)
+        latency_cpu = server.cpu_seconds() - cpu_before
         latency_catchup, head = wait_caught_up(server.url, args.catchup_timeout)
         memory = server.memory()
     return {
@@ -267,6 +271,8 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
         "batch_p50_ms": pct(batch.latencies, 0.50),
         "batch_p99_ms": pct(batch.latencies, 0.99),
         "lag_at_end": lag_at_end,
+        "batch_server_cores": batch_cpu / batch.seconds if batch.seconds else float("nan"),
+        "single_server_cpu_ms": latency_cpu / latency.sent * 1000 if latency.sent else float("nan"),
         "catchup_seconds": catchup_seconds,
         "single_sent": latency.sent,
         "single_ok": latency.ok,
@@ -291,6 +297,7 @@ ROWS = [
     ("  requests / accepted", None, None),
     ("  duplicates / rejected / errors", None, None),
     ("  batch request p50 / p99 (ms)", None, None),
+    ("  server CPU (cores busy)", "batch_server_cores", "{:.2f}"),
     ("  consumer lag at end (events)", "lag_at_end", "{:,}"),
     ("  consumer catch-up (s)", "catchup_seconds", "{:.1f}"),
     ("single-event POST p50 (ms)", "single_p50_ms", "{:.2f}"),
@@ -299,6 +306,7 @@ ROWS = [
     ("single-event POST max (ms)", "single_max_ms", "{:.2f}"),
     ("  sent / ok / errors", None, None),
     ("  client send lag p99 (ms)", "client_send_lag_p99_ms", "{:.2f}"),
+    ("  server CPU per request (ms)", "single_server_cpu_ms", "{:.2f}"),
     ("server RSS after batch (MiB)", "rss_after_batch_mib", "{:.0f}"),
     ("server RSS at end (MiB)", "rss_end_mib", "{:.0f}"),
     ("server peak RSS (MiB)", "rss_peak_mib", "{:.0f}"),
