@@ -38,11 +38,12 @@ _PHONE = re.compile(
     r"|\(?\d{2,5}\)?[\s.\-]\d{3,4}[\s.\-]\d{3,5}"  # grouped national form: (030) 1234 5678, 555-123-4567
     r")(?![\w])"
 )
-# Screen before the full patterns: a phone number has at least 7 digits (a card 13), an
-# e-mail address an "@" (or "%40"); most property values have neither and skip the scan.
-# Possessive \D*+ : no backtracking, one pass per candidate start.
-_SEVEN_DIGITS = re.compile(r"\d(?:\D*+\d){6}")
-_MAYBE_PII = re.compile(r"@|%40|\d(?:\D*+\d){6}")
+# Screen before the full patterns: a phone number has at least 7 digits (both forms of
+# _PHONE: "+" and 7-15 digits, or 2+3+3), a card number 13 (_CARD's run), an e-mail address
+# an "@" (or "%40"); most values have neither and skip the patterns that cannot match.
+_PHONE_DIGITS = 7
+_CARD_DIGITS = 13
+_ASCII_DIGITS = b"0123456789"
 _IPV4 = re.compile(r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\."
                    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)", re.ASCII)
 _SCALARS = (str, int, float, bool, type(None))
@@ -54,7 +55,17 @@ _DIGIT_RUNS = re.compile(r"\d+")
 #: No e-mail address ("a@b.cd") nor 7-digit number fits in fewer characters.
 _SHORTEST_PII = 6
 
+#: Value types that hold no text (exact types: scrub_value returns them as they are).
+_NOTHING_TO_SCRUB = frozenset({int, float, bool, type(None)})
+
 T = TypeVar("T", Event, dict)
+
+
+def _digit_count(text: str) -> int:
+    """How many characters of ``text`` the patterns' ``\\d`` matches (Unicode decimal digits)."""
+    if text.isascii():  # there \d is exactly 0-9, which bytes.translate deletes in one C pass
+        return len(text) - len(text.encode("ascii").translate(None, _ASCII_DIGITS))
+    return len(_NON_DIGITS.sub("", text))
 
 
 def luhn_valid(digits: str) -> bool:
@@ -129,17 +140,21 @@ class PiiScanner:
         """``text`` with every e-mail address, phone number and card number replaced."""
         if len(text) < _SHORTEST_PII or text in self._clean:
             return text
-        if _MAYBE_PII.search(text) is None:
-            if len(self._clean) >= _CLEAN_CACHE_SIZE:
-                self._clean.clear()
-            self._clean[text] = None
-            return text
-        if _SEVEN_DIGITS.search(text) is not None:
+        original = text
+        digits = _digit_count(text)
+        if digits >= _CARD_DIGITS:
             text = _CARD.sub(self._card_match, text)
         if "@" in text or "%40" in text:
             text = _EMAIL.sub(self._email_match, text)
-        if _SEVEN_DIGITS.search(text) is not None:
+        if text is not original:  # a replacement may remove digits, a hash adds some
+            digits = _digit_count(text)
+        if digits >= _PHONE_DIGITS:
             text = _PHONE.sub(self._phone_match, text)
+        if text == original:  # nothing found: remember it (only clean strings are kept)
+            if len(self._clean) >= _CLEAN_CACHE_SIZE:
+                self._clean.clear()
+            self._clean[original] = None
+            return original
         return text
 
     def _card_match(self, match: re.Match[str]) -> str:
@@ -216,11 +231,22 @@ class PiiScanner:
 
     def scrub_mapping(self, mapping: dict[str, Any], only: frozenset[str] | None = None) -> dict[str, Any]:
         """``mapping`` with its values (those named in ``only``, when given) scrubbed; copy-on-write."""
+        clean = self._clean
         out = None
         for key, item in mapping.items():
             if only is not None and key not in only:
                 continue
-            new = self.scrub_value(item)
+            # scrub_value's answers for the common values, without the calls: short or known
+            # clean strings and numbers come back as they are.
+            kind = type(item)
+            if kind is str:
+                if len(item) < _SHORTEST_PII or item in clean:
+                    continue
+                new = self.scrub(item)
+            elif kind in _NOTHING_TO_SCRUB:
+                continue
+            else:
+                new = self.scrub_value(item)
             if new is not item and new != item:
                 if out is None:
                     out = dict(mapping)
