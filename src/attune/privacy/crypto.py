@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import os
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -29,6 +31,9 @@ from attune.storage.upsert import insert_ignore
 
 _VERSION = b"\x01"
 _NONCE = 12
+_DATA_KEY = 32  # bytes: AES-256
+#: Bound parameters per multi-row insert: SQLite allows 32,766 since 3.32, 999 before.
+_SQLITE_PARAMS = 4000 if sqlite3.sqlite_version_info >= (3, 32) else 999
 _WRAP_AAD = b"attune/person-key/v1"
 #: Prefix of an encrypted value stored inside JSON.
 ENC_PREFIX = "enc:v1:"
@@ -38,6 +43,40 @@ def encrypt_with(aead: AESGCM, plaintext: bytes) -> bytes:
     """``plaintext`` sealed by a data key's cipher: version byte, random nonce, ciphertext+tag."""
     nonce = os.urandom(_NONCE)
     return _VERSION + nonce + aead.encrypt(nonce, plaintext, None)
+
+
+def encrypt_many(items: Sequence[tuple[AESGCM, bytes]]) -> list[bytes]:
+    """:func:`encrypt_with` of each (cipher, plaintext), with every nonce from one system call."""
+    nonces = os.urandom(_NONCE * len(items))
+    out = []
+    for i, (aead, plaintext) in enumerate(items):
+        nonce = nonces[i * _NONCE : (i + 1) * _NONCE]
+        out.append(_VERSION + nonce + aead.encrypt(nonce, plaintext, None))
+    return out
+
+
+def insert_ignore_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> int:
+    """Insert ``rows`` (tuples in ``columns`` order) into ``table``, skipping existing keys; how many were new.
+
+    Straight to the driver, as storage/upsert.py does: SQLAlchemy's per-row bind processing
+    costs more than the insert. On SQLite, multi-row ``VALUES`` lists (one statement step per
+    chunk rather than per row); PostgreSQL's driver batches ``executemany`` itself.
+    """
+    if not rows:
+        return 0
+    names = ", ".join(columns)
+    if conn.dialect.paramstyle != "qmark":
+        placeholders = ", ".join(["%s"] * len(columns))
+        sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"
+        return conn.exec_driver_sql(sql, list(rows)).rowcount
+    one = "(" + ", ".join(["?"] * len(columns)) + ")"
+    per_statement = _SQLITE_PARAMS // len(columns)
+    inserted = 0
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))} ON CONFLICT DO NOTHING"
+        inserted += conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk))).rowcount
+    return inserted
 
 
 class KeyShredded(NotFound):
@@ -129,23 +168,25 @@ class PersonKeys:
         """
         ciphers = self._unwrapped(conn, subject_keys)
         # In sorted order: concurrent inserts then take row locks in one order (no deadlock).
-        new_keys = {key: AESGCM.generate_key(bit_length=256) for key in sorted(subject_keys) if key not in ciphers}
-        if not new_keys:
+        missing = sorted(key for key in set(subject_keys) if key not in ciphers)
+        if not missing:
             return ciphers
         master_id, master = self._master()
         now = time.time()
-        nonces = os.urandom(_NONCE * len(new_keys))  # one system call for the whole batch
+        # Each new data key and the nonce that wraps it, from one system call for the whole
+        # batch (AESGCM.generate_key reads os.urandom too, one call per key).
+        step = _DATA_KEY + _NONCE
+        fresh = os.urandom(step * len(missing))
+        new_keys: dict[str, bytes] = {}
         rows = []
-        for i, (key, data_key) in enumerate(new_keys.items()):
-            nonce = nonces[i * _NONCE : (i + 1) * _NONCE]
+        for i, key in enumerate(missing):
+            at = i * step
+            data_key, nonce = fresh[at : at + _DATA_KEY], fresh[at + _DATA_KEY : at + step]
+            new_keys[key] = data_key
             rows.append((key, master_id, nonce + master.encrypt(nonce, data_key, _WRAP_AAD), now))
-        # Straight to the driver: SQLAlchemy's per-row bind processing costs more than the insert.
-        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        inserted = conn.exec_driver_sql(
-            f"INSERT INTO person_keys (subject_key, master_key_id, wrapped_key, created_at) "
-            f"VALUES ({marker}, {marker}, {marker}, {marker}) ON CONFLICT DO NOTHING",
-            rows,
-        ).rowcount
+        inserted = insert_ignore_rows(
+            conn, person_keys.name, ("subject_key", "master_key_id", "wrapped_key", "created_at"), rows
+        )
         if inserted == len(rows):
             ciphers.update((key, AESGCM(data_key)) for key, data_key in new_keys.items())
         else:  # some keys were made by another writer meanwhile: theirs are the ones stored

@@ -26,7 +26,7 @@ from contextlib import nullcontext as _nullcontext
 import orjson
 from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 
-from attune.privacy.crypto import KeyShredded, PersonKeys, encrypt_with
+from attune.privacy.crypto import KeyShredded, PersonKeys, encrypt_many, insert_ignore_rows
 from attune.storage.tables import subjects
 
 _TOKEN = re.compile(r"^~[A-Za-z0-9_-]{1,16}\.[0-9a-f]{40}$")
@@ -121,20 +121,14 @@ class SubjectRegistry:
         with self.engine.begin() if conn is None else _nullcontext(conn) as tx:
             # Sorted: concurrent batches then lock new rows in one global order, so two of them
             # creating overlapping people wait for each other instead of deadlocking (PostgreSQL).
-            ciphers = self.person_keys.load_or_create(tx, sorted(fresh))
+            ordered = sorted(fresh.items())
+            ciphers = self.person_keys.load_or_create(tx, [key for key, _ in ordered])
+            sealed = encrypt_many([(ciphers[key], raw.encode("utf-8", "surrogatepass")) for key, raw in ordered])
             rows = [
-                (key, Pseudonymizer.key_id_of(key[2:]), encrypt_with(ciphers[key], raw.encode("utf-8", "surrogatepass")),
-                 now)
-                for key, raw in sorted(fresh.items())
+                (key, Pseudonymizer.key_id_of(key[2:]), blob, now)
+                for (key, _), blob in zip(ordered, sealed, strict=True)
             ]
-            # Straight to the driver, as storage/upsert.py does: per-row SQLAlchemy processing
-            # would cost more than the insert.
-            marker = "?" if tx.dialect.paramstyle == "qmark" else "%s"
-            tx.exec_driver_sql(
-                f"INSERT INTO {subjects.name} (subject_key, key_id, raw_id, created_at) "
-                f"VALUES ({marker}, {marker}, {marker}, {marker}) ON CONFLICT DO NOTHING",
-                rows,
-            )
+            insert_ignore_rows(tx, subjects.name, ("subject_key", "key_id", "raw_id", "created_at"), rows)
         self.person_keys.remember(ciphers)
         with self._lock:
             for key, raw in fresh.items():
