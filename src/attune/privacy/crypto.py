@@ -208,11 +208,15 @@ class PersonKeys:
     def remember(self, ciphers: dict[str, AESGCM]) -> None:
         """Cache committed data keys' ciphers."""
         with self._lock:
-            for key, aead in ciphers.items():
-                self._cache[key] = aead
-                self._cache.move_to_end(key)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            cache = self._cache
+            # New keys (most, when a batch brings new people) land at the end by update();
+            # only keys already cached need moving there.
+            cached = [key for key in ciphers if key in cache]
+            cache.update(ciphers)
+            for key in cached:
+                cache.move_to_end(key)
+            for _ in range(len(cache) - self.cache_size):
+                cache.popitem(last=False)
 
     # -- data --------------------------------------------------------------
     def encrypt(self, subject_key: str, plaintext: bytes) -> bytes:

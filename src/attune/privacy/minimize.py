@@ -44,8 +44,9 @@ _PHONE = re.compile(
 _PHONE_DIGITS = 7
 _CARD_DIGITS = 13
 _ASCII_DIGITS = b"0123456789"
-_IPV4 = re.compile(r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\."
-                   r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)", re.ASCII)
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+#: A dotted quad; group 1 is its first three octets (the /24 network without its ".0").
+_IPV4 = re.compile(rf"({_OCTET}\.{_OCTET}\.{_OCTET})\.{_OCTET}", re.ASCII)
 _SCALARS = (str, int, float, bool, type(None))
 #: Strings known to hold no PII, remembered so repeated values (categories, page URLs) are
 #: scanned once. Only clean strings are kept: nothing personal is cached.
@@ -90,7 +91,7 @@ def _ipv4_network(text: str) -> str | None:
     match = _IPV4.fullmatch(text)
     if match is None:
         return None
-    return f"{match[1]}.{match[2]}.{match[3]}.0"
+    return match[1] + ".0"
 
 
 def truncate_ip(text: Any) -> str | None:

@@ -131,9 +131,8 @@ class SubjectRegistry:
             insert_ignore_rows(tx, subjects.name, ("subject_key", "key_id", "raw_id", "created_at"), rows)
         self.person_keys.remember(ciphers)
         with self._lock:
-            for key, raw in fresh.items():
-                self._known[key] = raw
-            while len(self._known) > self.cache_size:
+            self._known.update(fresh)
+            for _ in range(len(self._known) - self.cache_size):
                 self._known.popitem(last=False)
         return len(fresh)
 

@@ -50,6 +50,8 @@ class PrivacyTransform:
         self.registry = registry
         #: Event type -> ((purpose, drops when refused, granted by default), ...).
         self._rules: dict[str, tuple[tuple[str, bool, bool], ...]] = {}
+        #: Event type -> the decision for a subject who decided nothing (defaults alone).
+        self._undecided: dict[str, Decision] = {}
 
     def apply(self, events: Sequence[Event]) -> list[Event | None]:
         """One result per input event: the event to store, or ``None`` when dropped."""
@@ -64,10 +66,10 @@ class PrivacyTransform:
 
         A consent event takes effect for the events after it in the same batch.
         """
-        ids = [self._keys_of(event) for event in events]
+        ids = self._keys_of_batch(events)
         subjects = [user_key or anon_key for user_key, anon_key in ids]
         states = self.consent.states_of(subjects)
-        pending: dict[str, str] = {}
+        pending: dict[str, str] | None = {} if self.keys.pseudonymized else None
         out: list[Event | None] = []
         for index, event in enumerate(events):
             subject = subjects[index]
@@ -75,12 +77,12 @@ class PrivacyTransform:
                 self.consent.record(consent_changes(event, self.keys, self.settings.purposes, subject=subject))
                 states = self.consent.states_of(subjects[index:])
             decision = self._decide(event.type, states[subject])
-            if decision is Decision.DROP:
-                out.append(None)
-            elif decision is Decision.STRIP:
-                out.append(strip(event))
-            else:
+            if decision is Decision.KEEP:
                 out.append(self._stored(event, ids[index], pending))
+            elif decision is Decision.DROP:
+                out.append(None)
+            else:
+                out.append(strip(event))
         if self.registry is not None:
             if pending:
                 self.registry.register(pending.items())
@@ -111,6 +113,15 @@ class PrivacyTransform:
             None if event.anonymous_id is None else from_raw(SubjectKeys.ANON, event.anonymous_id),
         )
 
+    def _keys_of_batch(self, events: Sequence[Event]) -> list[tuple[str | None, str | None]]:
+        """:meth:`_keys_of` of each event (one loop: this runs for every ingested event)."""
+        from_raw, user, anon = self.keys.from_raw, SubjectKeys.USER, SubjectKeys.ANON
+        return [
+            (None if e.user_id is None else from_raw(user, e.user_id),
+             None if e.anonymous_id is None else from_raw(anon, e.anonymous_id))
+            for e in events
+        ]
+
     def subject_of(self, event: Event) -> str:
         """The key ``event`` is stored under first: its user id's, else its anonymous id's."""
         if event.user_id is not None:
@@ -119,6 +130,14 @@ class PrivacyTransform:
         return self.keys.from_raw(SubjectKeys.ANON, event.anonymous_id)
 
     def _decide(self, event_type: str, decided: dict[str, str]) -> Decision:
+        if not decided:  # most subjects decided nothing: the type's answer from defaults alone
+            decision = self._undecided.get(event_type)
+            if decision is None:
+                decision = self._undecided[event_type] = self._decide_by_rules(event_type, decided)
+            return decision
+        return self._decide_by_rules(event_type, decided)
+
+    def _decide_by_rules(self, event_type: str, decided: dict[str, str]) -> Decision:
         rules = self._rules.get(event_type)
         if rules is None:
             rules = self._rules[event_type] = tuple(
@@ -136,8 +155,8 @@ class PrivacyTransform:
             decision = Decision.STRIP
         return decision
 
-    def _stored(self, event: Event, keys: tuple[str | None, str | None], pending: dict[str, str]) -> Event:
-        """Minimized and (when on) pseudonymized, in one copy; new raw ids go to ``pending``."""
+    def _stored(self, event: Event, keys: tuple[str | None, str | None], pending: dict[str, str] | None) -> Event:
+        """Minimized and pseudonymized (when ``pending`` is given), in one copy; raw ids go to ``pending``."""
         context = minimize_context(event.context, self.policy.scanner) if event.context else {}
         properties = event.properties
         if properties:
@@ -148,7 +167,7 @@ class PrivacyTransform:
                 # (it is pseudonymized below, as user ids are). A copy: the scan may share dicts.
                 properties = {**properties, "previous_id": previous}
         user_id, anonymous_id = event.user_id, event.anonymous_id
-        if self.keys.pseudonymized:
+        if pending is not None:
             user_key, anon_key = keys
             if user_key is not None:
                 pending[user_key] = user_id
