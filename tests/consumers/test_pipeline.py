@@ -350,3 +350,26 @@ def test_a_consumer_with_its_own_transactions_is_not_shared(runtime: Runtime) ->
     assert own.calls == 1
     assert first.connections == second.connections
     assert _rows(runtime, "own") == [1, 2] and _rows(runtime, "first") == [1, 2]
+
+
+def test_lanes_wait_briefly_for_requests_in_flight(runtime: Runtime) -> None:
+    recorder = Recorder("rec")
+    pipeline = Pipeline(
+        [recorder], runtime.log, runtime.engine, poll_seconds=0.05, pacing=Pacing(defer_to_requests=0.5)
+    )
+    pipeline.in_flight.enter()  # a request is being answered
+    pipeline.start()
+    try:
+        last = append(runtime, 1)
+        pipeline.notify()
+        time.sleep(0.2)
+        assert recorder.seen == []  # the lane waits for the request to finish…
+        pipeline.in_flight.leave()
+        assert pipeline.wait_for(last, timeout=5) and recorder.seen == [1]  # …then steps at once
+        pipeline.in_flight.enter()  # a request that never finishes delays a step only so long
+        last = append(runtime, 1, prefix="g")
+        pipeline.notify()
+        assert pipeline.wait_for(last, timeout=10) and recorder.seen == [1, 2]
+    finally:
+        pipeline.in_flight.leave()
+        pipeline.stop()

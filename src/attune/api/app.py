@@ -53,7 +53,7 @@ def create_app(runtime: Runtime, *, run_consumers: bool = True) -> FastAPI:
     problems.install(app)
     for module in (events, segment, pixel, items, users, recommendations, segments, privacy, models, ops, tracker):
         app.include_router(module.router)
-    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(MetricsMiddleware, in_flight=runtime.pipeline.in_flight)
     app.add_middleware(RateLimitMiddleware, limiter=TokenBucketLimiter(runtime.settings.privacy.rate_limits))
     if runtime.settings.security.cors_origins:
         app.add_middleware(

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from attune.consumers.base import Consumer, ConsumerRunner, apply_together
 from attune.log.protocol import EventLog
 from attune.observability import metrics
+from attune.observability.inflight import RequestsInFlight
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,10 @@ class Pacing:
       arriving it rests ``bulk_rest_ratio`` times as long as its last step took.
 
     Appends count as arriving for ``busy_window`` seconds after the last one; no rest is
-    longer than ``max_rest``.
+    longer than ``max_rest``. Before each step a lane also waits up to
+    ``defer_to_requests`` seconds for the HTTP requests being answered to finish: an append
+    wakes the lanes while its own request is still being answered, and a lane starting at
+    once competed with that very request for the interpreter.
     """
 
     realtime_batch: int = 1000
@@ -46,6 +50,7 @@ class Pacing:
     realtime_rest_ratio: float = 4.0
     bulk_rest_ratio: float = 8.0
     max_rest: float = 1.0
+    defer_to_requests: float = 0.005
 
     def rest(self, *, realtime: bool, busy: bool, full: bool, took: float, since_start: float) -> float:
         """Seconds a lane waits before its next step.
@@ -108,6 +113,8 @@ class Pipeline:
         self.lanes = [_Lane(group, flag) for group, flag in ((realtime, True), (bulk, False)) if group]
         #: When the last append was reported (:meth:`notify`), for pacing.
         self.last_append = float("-inf")
+        #: HTTP requests being answered (counted by the API's middleware), for pacing.
+        self.in_flight = RequestsInFlight()
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -175,6 +182,8 @@ class Pipeline:
                 )
                 if rest > 0 and self._stop.wait(rest):
                     break
+                if self.pacing.defer_to_requests > 0:
+                    self.in_flight.wait_quiet(self.pacing.defer_to_requests)
             if active:
                 started = time.monotonic()
                 limit = self.lane_batch(lane)
