@@ -58,3 +58,11 @@ def test_sweep_keeps_the_chain_verifiable(runtime, tmp_path) -> None:
     result = log.verify()
     assert result.ok, result.problems
     assert [e["action"] for e in log.entries()] == ["person.erase", "audit.sweep"]
+
+
+def test_a_nul_in_a_target_is_stored_escaped_and_verifies(runtime, tmp_path) -> None:
+    log = filled(runtime, tmp_path, n=1)
+    log.append("key1", "profile.read", "u:bad\x00id")
+    entries = log.entries()
+    assert entries[-1]["target"] == "u:bad\\x00id"
+    assert log.verify().ok

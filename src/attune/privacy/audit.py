@@ -59,6 +59,8 @@ class AuditLog:
     def append(self, actor: str, action: str, target: str = "", details: dict[str, Any] | None = None) -> str:
         """Record one entry; return its hash. Serialized across threads and processes."""
         detail_text = orjson.dumps(details or {}, option=orjson.OPT_SORT_KEYS).decode()
+        # PostgreSQL text cannot hold NUL, and a raw id in a URL can: store it visibly escaped.
+        actor, action, target = (_printable(v) for v in (actor, action, target))
         with self._lock, self.engine.begin() as conn:
             if self.engine.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})")
@@ -137,3 +139,8 @@ class AuditLog:
             conn.execute(delete(audit_log).where(audit_log.c.seq <= last_seq))
         self.append(actor, "audit.sweep", "audit_log", {"deleted": len(rows), "anchor": anchor})
         return len(rows)
+
+
+def _printable(text: str) -> str:
+    """``text`` with NUL written as ``\\x00`` (every store can hold it, and it stays visible)."""
+    return text.replace("\x00", "\\x00") if "\x00" in text else text
