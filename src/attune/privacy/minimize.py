@@ -114,7 +114,7 @@ def truncate_ip(text: Any) -> str | None:
 
 def coarsen_geo(geo: Any) -> dict[str, Any]:
     """Only the city-level fields of a location object (``geo`` itself when it has nothing finer)."""
-    if not isinstance(geo, Mapping):
+    if type(geo) is not dict and not isinstance(geo, Mapping):  # the ABC check only for non-dicts
         return {}
     kept = {k: v for k, v in geo.items() if k in GEO_KEPT and isinstance(v, _SCALARS)}
     return geo if len(kept) == len(geo) and type(geo) is dict else kept
@@ -277,9 +277,10 @@ def minimize_context(context: Mapping[str, Any], scanner: PiiScanner) -> dict[st
             del out["ip"]
         else:
             out["ip"] = ip
-    for name in ("geo", "location"):
-        if name in out:
-            out[name] = coarsen_geo(out[name])
+    if "geo" in out:
+        out["geo"] = coarsen_geo(out["geo"])
+    if "location" in out:
+        out["location"] = coarsen_geo(out["location"])
     page = out.get("page")
     if isinstance(page, dict):
         out["page"] = scanner.scrub_mapping(page, _PAGE_TEXT)
