@@ -237,6 +237,24 @@ class ConsentService:
                 self._cache.update(entries)
         return out
 
+    def states_after_change(self, subject_key: str, among: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Fresh decided states of those of ``among`` that ``subject_key``'s decisions reach.
+
+        Those are ``subject_key`` itself and the subjects linked to it as their canonical person
+        (:meth:`states_of` resolves a subject through its own decisions and its canonical
+        person's, nothing else): after recording a decision of ``subject_key``, every other
+        subject's states are as they were.
+        """
+        among = set(among)
+        reached = {subject_key} & among
+        if among - reached:
+            with self.engine.connect() as conn:
+                aliases = conn.execute(
+                    select(identity_links.c.alias_key).where(identity_links.c.canonical_key == subject_key)
+                ).scalars()
+                reached.update(alias for alias in aliases if alias in among)
+        return self.states_of(reached) if reached else {}
+
     def state(self, subject_key: str, purpose: str) -> str:
         """The effective state (a decision, or the default) of ``purpose`` for ``subject_key``."""
         return self._states(subject_key).get(purpose) or self.default(purpose)

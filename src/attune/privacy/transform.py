@@ -75,7 +75,9 @@ class PrivacyTransform:
             subject = subjects[index]
             if event.type == CONSENT_EVENT:
                 self.consent.record(consent_changes(event, self.keys, self.settings.purposes, subject=subject))
-                states = self.consent.states_of(subjects[index:])
+                # The decision reaches its subject and the subjects linked to it; only their
+                # states are read again for the rest of the batch.
+                states.update(self.consent.states_after_change(subject, subjects[index:]))
             decision = self._decide(event.type, states[subject])
             if decision is Decision.KEEP:
                 out.append(self._stored(event, ids[index], pending))
