@@ -61,3 +61,4 @@ def test_pseudonymizer_token_under_each_key() -> None:
     assert both.token("x") == both.token("x", "p2") == both.token("x", "") == Pseudonymizer({"p2": K2}, "p2").token("x")
     assert both.token("x", "p1") == Pseudonymizer({"p1": K1}, "p1").token("x")
     assert both.tokens("x") == [both.token("x", "p2"), both.token("x", "p1")]
+    assert both.current_token("x") == both.token("x")

@@ -55,6 +55,8 @@ class Pseudonymizer:
         # The current key's has the raw id alone as its key (no tuple built per lookup), and
         # is the one ingestion and serving use; older keys' pseudonyms (rotation) are rarer.
         self._current_cached = functools.lru_cache(maxsize=cache_size)(self._compute_current)
+        #: ``current_token(raw_id)`` is ``token(raw_id)``, as one call (ingestion hashes every id).
+        self.current_token: Callable[[str], str] = self._current_cached
         self._cached = functools.lru_cache(maxsize=cache_size)(self._compute)
         # Keyed HMAC states, copied per id: saves the key schedule on every miss.
         self._macs = {kid: hmac.new(key, digestmod=hashlib.sha256) for kid, key in self.keys.items()}

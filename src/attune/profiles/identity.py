@@ -33,7 +33,8 @@ class SubjectKeys:
         # stored event's (already pseudonymized) ids through user()/anon(): a dict hit instead
         # of the token-shape check each time. Only pseudonyms are kept, never raw ids, and a
         # pseudonym maps to itself whatever the keys, so an entry never goes stale.
-        self._token_keys: dict[str, dict[str, str]] = {self.USER: {}, self.ANON: {}}
+        self._user_tokens: dict[str, str] = {}
+        self._anon_tokens: dict[str, str] = {}
 
     @property
     def pseudonymized(self) -> bool:
@@ -55,12 +56,8 @@ class SubjectKeys:
                 return token
         return candidates[0]
 
-    def _key(self, prefix: str, an_id: str) -> str:
-        """``prefix`` + the pseudonym of ``an_id`` (itself when it already is one)."""
-        memo = self._token_keys[prefix]
-        key = memo.get(an_id)
-        if key is not None:
-            return key
+    def _key(self, prefix: str, an_id: str, memo: dict[str, str]) -> str:
+        """``prefix`` + the pseudonym of ``an_id`` (itself when it already is one, remembered in ``memo``)."""
         if not is_token(an_id):
             return prefix + self._token(prefix, an_id, trust_tokens=False)
         key = prefix + an_id
@@ -73,13 +70,15 @@ class SubjectKeys:
         """Key of a known user id."""
         if self.pseudonymizer is None:
             return self.USER + user_id
-        return self._key(self.USER, user_id)
+        key = self._user_tokens.get(user_id)
+        return key if key is not None else self._key(self.USER, user_id, self._user_tokens)
 
     def anon(self, anonymous_id: str) -> str:
         """Key of an anonymous (device) id."""
         if self.pseudonymizer is None:
             return self.ANON + anonymous_id
-        return self._key(self.ANON, anonymous_id)
+        key = self._anon_tokens.get(anonymous_id)
+        return key if key is not None else self._key(self.ANON, anonymous_id, self._anon_tokens)
 
     def from_raw(self, prefix: str, raw_id: str) -> str:
         """Key of an id known to be raw (ingest): hashed even when it looks like a pseudonym."""
@@ -87,7 +86,7 @@ class SubjectKeys:
         if p is None:
             return prefix + raw_id
         if len(p.order) == 1 or self.registry is None:  # one key: the pseudonym alone decides
-            return prefix + p.token(raw_id)
+            return prefix + p.current_token(raw_id)
         return prefix + self._token(prefix, raw_id, trust_tokens=False)
 
     def for_event(self, user_id: str | None, anonymous_id: str | None) -> str:
