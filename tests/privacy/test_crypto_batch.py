@@ -1,4 +1,4 @@
-"""Batch paths of envelope encryption: many data keys in one transaction, multi-row inserts."""
+"""Batch paths of envelope encryption: many data keys in one transaction, inserts that skip existing rows."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ def engine(store_url):
     engine.dispose()
 
 
-def test_insert_ignore_rows_spans_statements_and_skips_existing(engine) -> None:
-    rows = [(f"u:s{i:05d}", "p1", b"x", 1.0) for i in range(2_500)]  # more than one statement's worth
+def test_insert_ignore_rows_skips_existing_rows(engine) -> None:
+    rows = [(f"u:s{i:05d}", "p1", b"x", 1.0) for i in range(2_500)]
     columns = ("subject_key", "key_id", "raw_id", "created_at")
     with engine.begin() as conn:
         assert insert_ignore_rows(conn, subjects.name, columns, rows[:1_200]) == 1_200
