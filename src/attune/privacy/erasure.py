@@ -24,7 +24,7 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, Engine, Table, bindparam, delete, or_, select
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, func, or_, select
 
 from attune.errors import NotFound
 from attune.profiles.identity import SubjectKeys
@@ -126,10 +126,50 @@ class KeyShredEraser:
         return self.shred(request.subject_keys)
 
 
+@dataclass
+class LogEraser:
+    """Deletes the person's events from the event log.
+
+    The log keeps no per-person index: maintaining one cost every append more than half its
+    time (random inserts into two more B-trees), for an operation this rare. So the person's
+    offsets are found by one scan, run before the write lock is taken (SQLite runs a
+    ``SELECT`` outside the write transaction; PostgreSQL locks nothing while it reads), and
+    the rows go by primary key, together with any appended since the scan.
+    """
+
+    name: str = "event_log"
+    phase: str = SQL
+
+    def erase(self, request: ErasureRequest) -> int:
+        assert request.conn is not None
+        conn = request.conn
+        keys = request.subject_keys
+        mine = or_(events.c.user_key.in_(bindparam("keys", expanding=True)),
+                   events.c.anon_key.in_(bindparam("keys", expanding=True)))
+        head = conn.execute(select(func.max(events.c.offset))).scalar() or 0
+        offsets = list(
+            conn.execute(select(events.c.offset).where(events.c.offset <= head, mine), {"keys": keys}).scalars()
+        )
+        removed = 0
+        for start in range(0, len(offsets), _OFFSETS_PER_DELETE):
+            chunk = offsets[start : start + _OFFSETS_PER_DELETE]
+            removed += conn.execute(
+                delete(events).where(events.c.offset.in_(bindparam("offsets", expanding=True))), {"offsets": chunk}
+            ).rowcount
+        removed += conn.execute(
+            delete(events).where(events.c.offset > head, mine), {"keys": keys}
+        ).rowcount
+        return removed
+
+
+#: Offsets per ``DELETE … IN (…)`` (under SQLite's bound-parameter limit).
+_OFFSETS_PER_DELETE = 500
+
+
 def default_sql_erasers() -> list[Eraser]:
     """The core stores: event log, profiles, links, interactions, consent, subjects."""
     return [
-        SqlKeyEraser("event_log", events, ("user_key", "anon_key")),
+        LogEraser(),
         SqlKeyEraser("profiles", profiles, ("user_key",)),
         SqlKeyEraser("identity_links", identity_links, ("alias_key", "canonical_key")),
         SqlKeyEraser("interactions", interactions, ("user_key",)),
@@ -180,15 +220,21 @@ class ErasureService:
                 ).scalars()
             )
             found = canonical | aliases
-            present = set()
-            for table, column in ((profiles, "user_key"), (events, "user_key"), (events, "anon_key"),
-                                  (consent_current, "subject_key"), (subjects, "subject_key")):
-                present |= set(
-                    conn.execute(
-                        select(table.c[column]).where(table.c[column].in_(bindparam("keys", expanding=True))).distinct(),
-                        {"keys": list(found)},
-                    ).scalars()
-                )
+            present = False
+            for table, column in ((profiles, "user_key"), (consent_current, "subject_key"), (subjects, "subject_key")):
+                present = present or conn.execute(
+                    select(table.c[column]).where(table.c[column].in_(bindparam("keys", expanding=True))).limit(1),
+                    {"keys": list(found)},
+                ).first() is not None
+            if not present:
+                # Last, as it is a scan: the log keeps no per-person index (see LogEraser).
+                present = conn.execute(
+                    select(events.c.offset).where(
+                        or_(events.c.user_key.in_(bindparam("keys", expanding=True)),
+                            events.c.anon_key.in_(bindparam("keys", expanding=True)))
+                    ).limit(1),
+                    {"keys": list(found)},
+                ).first() is not None
         if not present:
             return []
         return sorted(found)
