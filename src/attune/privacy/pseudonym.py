@@ -110,11 +110,9 @@ class SubjectRegistry:
 
     def register(self, pairs: Iterable[tuple[str, str]], conn: Connection | None = None) -> int:
         """Record (subject key, raw id) pairs not yet known; return how many were new to this process."""
-        fresh: dict[str, str] = {}
         with self._lock:
-            for key, raw in pairs:
-                if key not in self._known:
-                    fresh[key] = raw
+            known = self._known
+            fresh = {key: raw for key, raw in pairs if key not in known}
         if not fresh:
             return 0
         now = time.time()
