@@ -128,7 +128,9 @@ class FeatureSettings(BaseModel):
         5.0, ge=0, description="How often item categories are re-read from the catalog (changed items only)."
     )
     write_every_subjects: int = Field(
-        20_000, ge=1, description="Changed people that trigger writing feature state before the periodic flush."
+        # Bounds each write transaction (~12 ms per 1,000 people on SQLite), during which
+        # appends wait at the write gate: 20,000 held them for a quarter of a second.
+        5_000, ge=1, description="Changed people that trigger writing feature state before the periodic flush."
     )
 
 

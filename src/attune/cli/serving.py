@@ -52,9 +52,10 @@ def serve(
     gc.set_threshold(50_000, 20, 100)
     # A thread that wants the GIL waits up to the switch interval for a busy one to let go.
     # Consumer threads compute for milliseconds at a time; at the default 5 ms, a request
-    # crossing threads (event loop -> worker -> event loop) could wait that long more than
-    # once. 1 ms keeps the hand-overs short at little cost to throughput.
-    sys.setswitchinterval(0.001)
+    # crossing threads (event loop -> worker -> event loop) waits for it at every hand-over,
+    # a dozen times per request. 0.25 ms keeps a request beside a busy consumer within a few
+    # ms (1 ms still let a consumer's long step stretch single events to 40-70 ms).
+    sys.setswitchinterval(0.00025)
     # Requests already run in parallel threads; BLAS threads inside each model call on top of
     # them oversubscribed the 2 cores (load 7.8, p99 4.3 s at concurrency 32 in
     # benchmarks/recommend_serving.py; 174 req/s instead of 53 with one BLAS thread).
