@@ -237,23 +237,9 @@ class ConsentService:
                 self._cache.update(entries)
         return out
 
-    def states_after_change(self, subject_key: str, among: Iterable[str]) -> dict[str, dict[str, str]]:
-        """Fresh decided states of those of ``among`` that ``subject_key``'s decisions reach.
-
-        Those are ``subject_key`` itself and the subjects linked to it as their canonical person
-        (:meth:`states_of` resolves a subject through its own decisions and its canonical
-        person's, nothing else): after recording a decision of ``subject_key``, every other
-        subject's states are as they were.
-        """
-        among = set(among)
-        reached = {subject_key} & among
-        if among - reached:
-            with self.engine.connect() as conn:
-                aliases = conn.execute(
-                    select(identity_links.c.alias_key).where(identity_links.c.canonical_key == subject_key)
-                ).scalars()
-                reached.update(alias for alias in aliases if alias in among)
-        return self.states_of(reached) if reached else {}
+    def batch_decisions(self, states: dict[str, dict[str, str]], deciders: Iterable[str]) -> BatchDecisions:
+        """Decisions of one ingest batch's consent events (see :class:`BatchDecisions`)."""
+        return BatchDecisions(self, states, deciders)
 
     def state(self, subject_key: str, purpose: str) -> str:
         """The effective state (a decision, or the default) of ``purpose`` for ``subject_key``."""
@@ -301,3 +287,60 @@ class ConsentService:
              "subject": self.keys.display_id(r["subject_key"]), "anonymous": not self.keys.is_user(r["subject_key"])}
             for r in rows
         ]
+
+
+class BatchDecisions:
+    """The decisions of one ingest batch's consent events: each takes effect for the rest of the
+    batch at once (in ``states``, which it updates in place), and all are recorded together.
+
+    ``states`` are the batch's subjects' decided states as :meth:`ConsentService.states_of`
+    gave them. A subject's states are its own decisions overridden by its canonical person's,
+    so a decision of subject S changes the states of S and of the subjects whose canonical
+    person is S, and of nobody else. Their own decisions and links are read once, up front,
+    for every subject that decides in the batch (``deciders``); after each decision the
+    states of S and its linked subjects are resolved again from them in memory, exactly as
+    :meth:`ConsentService.states_of` would after recording that decision. :meth:`record`
+    writes them all in one transaction, in order (history rows keep that order).
+    """
+
+    def __init__(self, service: ConsentService, states: dict[str, dict[str, str]], deciders: Iterable[str]) -> None:
+        self.service = service
+        self.states = states
+        self.changes: list[ConsentChange] = []
+        deciders = list(set(deciders))
+        columns = ("alias_key", "canonical_key")
+        with service.engine.connect() as conn:
+            #: Subject -> its canonical person, for the deciders and the batch's subjects linked to one.
+            self._canonical = dict(select_in(conn, identity_links, columns, "alias_key", deciders))
+            #: Decider -> the batch's subjects linked to it (it is their canonical person).
+            self._linked: dict[str, list[str]] = {}
+            for alias, canonical in select_in(conn, identity_links, columns, "canonical_key", deciders):
+                if alias in states:
+                    self._canonical[alias] = canonical
+                    self._linked.setdefault(canonical, []).append(alias)
+            owners = set(deciders) | set(self._canonical) | set(self._canonical.values())
+            #: Subject -> its own decided states (as consent_current holds them, then as decided here).
+            self._own: dict[str, dict[str, str]] = {}
+            for key, purpose, state in select_in(
+                conn, consent_current, ("subject_key", "purpose", "state"), "subject_key", list(owners)
+            ):
+                self._own.setdefault(key, {})[purpose] = state
+
+    def decide(self, subject: str, changes: list[ConsentChange]) -> None:
+        """Apply ``changes`` (one consent event's, of ``subject``) for the rest of the batch."""
+        own = self._own.setdefault(subject, {})
+        for change in changes:
+            own[change.purpose] = change.state
+        self.changes.extend(changes)
+        for key in (subject, *self._linked.get(subject, ())):
+            if key in self.states:
+                self.states[key] = self._resolved(key)
+
+    def _resolved(self, key: str) -> dict[str, str]:
+        canonical = self._canonical.get(key)
+        merged = {**self._own.get(key, {}), **(self._own.get(canonical, {}) if canonical is not None else {})}
+        return merged or _NO_DECISIONS
+
+    def record(self) -> None:
+        """Store every decision made (one transaction) and clear the service's cache."""
+        self.service.record(self.changes)

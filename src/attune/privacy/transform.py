@@ -71,20 +71,28 @@ class PrivacyTransform:
         states = self.consent.states_of(subjects)
         pending: dict[str, str] | None = {} if self.keys.pseudonymized else None
         out: list[Event | None] = []
-        for index, event in enumerate(events):
-            subject = subjects[index]
-            if event.type == CONSENT_EVENT:
-                self.consent.record(consent_changes(event, self.keys, self.settings.purposes, subject=subject))
-                # The decision reaches its subject and the subjects linked to it; only their
-                # states are read again for the rest of the batch.
-                states.update(self.consent.states_after_change(subject, subjects[index:]))
-            decision = self._decide(event.type, states[subject])
-            if decision is Decision.KEEP:
-                out.append(self._stored(event, ids[index], pending))
-            elif decision is Decision.DROP:
-                out.append(None)
-            else:
-                out.append(strip(event))
+        deciders = {subjects[i] for i, event in enumerate(events) if event.type == CONSENT_EVENT}
+        # Consent events' decisions update ``states`` as they come and are recorded together,
+        # also when a later event fails (as if each had been recorded on its own).
+        decisions = self.consent.batch_decisions(states, deciders) if deciders else None
+        try:
+            for index, event in enumerate(events):
+                subject = subjects[index]
+                if event.type == CONSENT_EVENT:
+                    assert decisions is not None
+                    decisions.decide(
+                        subject, consent_changes(event, self.keys, self.settings.purposes, subject=subject)
+                    )
+                decision = self._decide(event.type, states[subject])
+                if decision is Decision.KEEP:
+                    out.append(self._stored(event, ids[index], pending))
+                elif decision is Decision.DROP:
+                    out.append(None)
+                else:
+                    out.append(strip(event))
+        finally:
+            if decisions is not None:
+                decisions.record()
         if self.registry is not None:
             if pending:
                 self.registry.register(pending.items())
