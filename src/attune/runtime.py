@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -33,6 +34,7 @@ from attune.recommend.usercache import ProfileChanges
 from attune.segments.engine import SegmentEngine, consent_hooks
 from attune.segments.wiring import attach_segments
 from attune.settings import Settings
+from attune.storage.checkpoint import WalCheckpointer
 from attune.storage.engine import make_engine
 from attune.storage.migrate import upgrade
 from attune.training.erasure import register_model_erasure
@@ -58,14 +60,28 @@ class Runtime:
     ingest: IngestService
     segments: SegmentEngine
     privacy: Privacy
+    #: Checkpoints the SQLite WAL in the background (``attune serve``), else None.
+    checkpointer: WalCheckpointer | None = None
 
     @classmethod
-    def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
-        """Open (and by default migrate) the store and build every service."""
+    def open(cls, settings: Settings, *, migrate: bool = True, background_checkpoints: bool = False) -> Runtime:
+        """Open (and by default migrate) the store and build every service.
+
+        ``background_checkpoints`` (``attune serve``): on SQLite, checkpoint the WAL from a
+        background thread instead of inside whichever commit crosses the threshold.
+        """
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        url = settings.resolved_database_url
+        background = background_checkpoints and url.startswith("sqlite")
+        engine = make_engine(
+            url, sqlite_synchronous=settings.sqlite_synchronous, wal_autocheckpoint=0 if background else None
+        )
         if migrate:
             upgrade(engine)
+        checkpointer = None
+        if background and engine.url.database:
+            checkpointer = WalCheckpointer(Path(engine.url.database))
+            checkpointer.start()
         subject_keys = SubjectKeys()
         # Before anything stores keys: with pseudonymization on it configures subject_keys in place.
         privacy = Privacy.open(settings, engine, subject_keys)
@@ -122,12 +138,15 @@ class Runtime:
                 settings.ingest, event_log, on_append=pipeline.notify, transform=privacy.ingest_transform
             ),
             privacy=privacy,
+            checkpointer=checkpointer,
         )
 
     def close(self) -> None:
         """Stop consumers (flushing buffers) and release connections."""
         self.pipeline.stop()
         self.segments.stop()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
     def catch_up(self) -> int:

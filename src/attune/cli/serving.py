@@ -31,7 +31,8 @@ def serve(
 ) -> None:
     """Run the server until interrupted (over TLS when given a certificate and its key)."""
     configure_logging(settings.log_level, settings.log_format)
-    runtime = Runtime.open(settings)
+    # WAL checkpoints in the background: none runs inside a commit that appends wait behind.
+    runtime = Runtime.open(settings, background_checkpoints=True)
     # Consumers share this process with ingest: they give way to appends (see Pacing).
     runtime.pipeline.pacing = Pacing()
     # The user-agent parser compiles its rules on first use (a few hundred ms): do it now,
@@ -81,4 +82,6 @@ def serve(
     finally:
         if retraining is not None:
             retraining.stop(timeout=1.0)
+        if runtime.checkpointer is not None:
+            runtime.checkpointer.stop()
         runtime.engine.dispose()

@@ -17,8 +17,12 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
-    """Create an engine for ``url`` with the pragmas and pool each backend needs."""
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL", wal_autocheckpoint: int | None = None) -> Engine:
+    """Create an engine for ``url`` with the pragmas and pool each backend needs.
+
+    ``wal_autocheckpoint=0`` stops SQLite commits from checkpointing the WAL themselves
+    (run a :class:`attune.storage.checkpoint.WalCheckpointer` beside such an engine).
+    """
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -39,6 +43,8 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
             cur.execute(f"PRAGMA synchronous={sync}")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA cache_size=-65536")
+            if wal_autocheckpoint is not None:
+                cur.execute(f"PRAGMA wal_autocheckpoint={int(wal_autocheckpoint)}")
             cur.close()
 
         return engine

@@ -1,0 +1,63 @@
+"""Background WAL checkpoints: commits stop checkpointing, the checkpointer does it instead."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+from attune.runtime import Runtime
+from attune.settings import load_settings
+from attune.storage.checkpoint import WalCheckpointer
+from attune.storage.engine import make_engine
+
+
+def _wal_frames_after_writes(engine, rows: int) -> int:  # noqa: ANN001 - Engine
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS t (x BLOB)"))
+    for _ in range(rows):
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (randomblob(4000))"))
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+
+
+def test_commits_do_not_checkpoint_when_switched_off(tmp_path: Path) -> None:
+    # 1,500 pages: past the default threshold (1,000), so automatic checkpoints would have
+    # reset the WAL on the way; switched off, every frame is still in it.
+    auto = make_engine(f"sqlite:///{tmp_path / 'auto.db'}")
+    manual = make_engine(f"sqlite:///{tmp_path / 'manual.db'}", wal_autocheckpoint=0)
+    assert _wal_frames_after_writes(manual, 1500) > _wal_frames_after_writes(auto, 1500)
+
+
+def test_the_checkpointer_copies_the_wal_into_the_database(tmp_path: Path) -> None:
+    database = tmp_path / "db.sqlite"
+    engine = make_engine(f"sqlite:///{database}", wal_autocheckpoint=0)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x BLOB)"))
+        conn.execute(text("INSERT INTO t VALUES (randomblob(100000))"))
+    size_before = database.stat().st_size
+    checkpointer = WalCheckpointer(database, interval=0.05)
+    checkpointer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while checkpointer.runs < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        checkpointer.stop()
+    assert checkpointer.runs >= 2
+    assert database.stat().st_size > size_before + 90_000  # the row now lives in the file itself
+
+
+def test_runtime_runs_the_checkpointer_only_when_asked(tmp_path: Path) -> None:
+    plain = Runtime.open(load_settings(data_dir=tmp_path / "a"))
+    served = Runtime.open(load_settings(data_dir=tmp_path / "b"), background_checkpoints=True)
+    try:
+        assert plain.checkpointer is None
+        assert served.checkpointer is not None
+        with served.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    finally:
+        plain.close()
+        served.close()
