@@ -26,6 +26,7 @@ from contextlib import nullcontext as _nullcontext
 import orjson
 from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 
+from attune.log.gate import write_gate
 from attune.privacy.crypto import KeyShredded, PersonKeys, encrypt_many, insert_ignore_rows
 from attune.storage.tables import subjects
 
@@ -118,7 +119,10 @@ class SubjectRegistry:
         now = time.time()
         # One transaction for the new people's data keys and their subject rows; data keys are
         # cached only once it has committed.
-        with self.engine.begin() if conn is None else _nullcontext(conn) as tx:
+        # Through the write gate, as an append (ingest waits for it): on SQLite, a writer that
+        # meets the lock held sleeps in the busy handler (1, 2, 5, 10 … ms) instead of queuing.
+        gate = write_gate(self.engine).hold(urgent=True) if conn is None else _nullcontext()
+        with gate, self.engine.begin() if conn is None else _nullcontext(conn) as tx:
             # Sorted: concurrent batches then lock new rows in one global order, so two of them
             # creating overlapping people wait for each other instead of deadlocking (PostgreSQL).
             ordered = sorted(fresh.items())
