@@ -213,20 +213,27 @@ def rekey(
     """
     from attune.storage.tables import events
 
-    moved = 0
     with engine.connect() as conn:
         stale = conn.execute(
             select(subjects.c.subject_key).where(subjects.c.key_id != pseudonymizer.current)
         ).scalars().all()
+    moves: dict[str, str] = {}
     for old in stale:
         raw = registry.raw_id(old)
-        if raw is None:
-            continue
-        new = old[:2] + pseudonymizer.token(raw)
-        old_token, new_token = old[2:], new[2:]
+        if raw is not None:
+            moves[old] = old[:2] + pseudonymizer.token(raw)
+    if not moves:
+        return 0
+    # The log first, in one pass (it keeps no per-person index, so one scan per subject
+    # would be quadratic); then each subject's other rows. Interrupted, a second run finds
+    # the same subjects still stale and finishes. Events appended meanwhile under an old key
+    # are caught by a last pass over what came after the first.
+    head = _rekey_events(engine, events, moves, after=0)
+    moved = 0
+    for old, new in moves.items():
         with engine.begin() as conn:
             for table, column in KEY_COLUMNS:
-                if table is subjects:
+                if table is subjects or table is events:
                     continue
                 conn.execute(update(table).where(table.c[column] == old).values({column: new}))
             conn.execute(
@@ -234,16 +241,48 @@ def rekey(
                 .values(subject_key=new, key_id=pseudonymizer.current)
             )
             registry.person_keys.rename(conn, old, new)
-            column = events.c.user_key if old.startswith("u:") else events.c.anon_key
-            rows = conn.execute(select(events.c.offset, events.c.body).where(column == new)).all()
-            for offset, body in rows:
-                data = orjson.loads(body)
-                for field in ("user_id", "anonymous_id"):
-                    if data.get(field) == old_token:
-                        data[field] = new_token
-                conn.execute(update(events).where(events.c.offset == offset).values(body=orjson.dumps(data)))
         registry.forget([old])
         moved += 1
         if on_progress is not None:
             on_progress(moved)
+    _rekey_events(engine, events, moves, after=head)
     return moved
+
+
+#: Log rows read per chunk while re-keying.
+_REKEY_CHUNK = 5_000
+
+
+def _rekey_events(engine: Engine, events: Table, moves: dict[str, str], *, after: int) -> int:
+    """Rewrite the keys (and the ids inside the bodies) of logged events after offset ``after``
+    whose user or anonymous key is in ``moves``; return the last offset read."""
+    tokens = {old[2:]: new[2:] for old, new in moves.items()}
+    offset = after
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(events.c.offset, events.c.user_key, events.c.anon_key, events.c.body)
+                .where(events.c.offset > offset).order_by(events.c.offset).limit(_REKEY_CHUNK)
+            ).all()
+        if not rows:
+            return offset
+        offset = rows[-1][0]
+        changes = []
+        for row_offset, user_key, anon_key, body in rows:
+            if user_key not in moves and anon_key not in moves:
+                continue
+            data = orjson.loads(body)
+            for field in ("user_id", "anonymous_id"):
+                if data.get(field) in tokens:
+                    data[field] = tokens[data[field]]
+            changes.append({
+                "o": row_offset, "u": moves.get(user_key, user_key), "a": moves.get(anon_key, anon_key),
+                "b": orjson.dumps(data),
+            })
+        if changes:
+            with write_gate(engine).hold(urgent=False), engine.begin() as conn:
+                conn.execute(
+                    update(events).where(events.c.offset == bindparam("o"))
+                    .values(user_key=bindparam("u"), anon_key=bindparam("a"), body=bindparam("b")),
+                    changes,
+                )
