@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from attune.privacy.pseudonym import Pseudonymizer, SubjectRegistry, is_token
 
-#: Entries of one memo of :class:`SubjectKeys` before it is emptied (bounded memory; the
+#: Entries of one memo of :class:`SubjectKeys` before it is emptied (about 12 MB at most; the
 #: next events refill it).
-_MEMO_SIZE = 100_000
+_MEMO_SIZE = 50_000
 
 
 class SubjectKeys:
