@@ -184,3 +184,26 @@ def test_long_user_agents_are_parsed_from_their_first_kilobyte(enricher: Enriche
     long_agent = IPHONE + " x" * 1000
     enriched = enricher.enrich(event(1_700_000_000.0, context={"user_agent": long_agent}))
     assert enriched.context["device"] == device_from_user_agent(long_agent[:1024])
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.floats(min_value=0, max_value=10_000)), max_size=40))
+def test_assigning_a_batch_equals_assigning_one_at_a_time(activity: list[tuple[str, float]]) -> None:
+    one, batch = SessionTracker(1800, max_people=2), SessionTracker(1800, max_people=2)
+    assert batch.assign_many(activity) == [one.assign(person, ts) for person, ts in activity]
+
+
+def test_enriching_a_batch_equals_enriching_each_event() -> None:
+    def events() -> list[Event]:
+        return [
+            Event(event_id=f"e{i}", type="view", timestamp=1_000.0 + 900 * i, received_at=0.0,
+                  user_id="u1" if i % 2 else None, anonymous_id="d1",
+                  context={"user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)"},
+                  session_id="given" if i == 3 else None)
+            for i in range(8)
+        ]
+
+    tracker_one, tracker_batch = SessionTracker(1800), SessionTracker(1800)
+    one = [Enricher(tracker_one).enrich(e) for e in events()]
+    batch = Enricher(tracker_batch).enrich_many(events())
+    assert [(e.session_id, e.context) for e in batch] == [(e.session_id, e.context) for e in one]
+    assert batch[3].session_id == "given"

@@ -81,8 +81,9 @@ class IngestService:
                 rejected.append(Rejection(index, result))
                 metrics.EVENTS_REJECTED.labels(result[0].split(":", 1)[0].split(".")[0]).inc()
             else:
-                good.append(self.enricher.enrich(result))
+                good.append(result)
                 positions.append(index)
+        self.enricher.enrich_many(good)
         if self.transform is not None:
             return self.transform(good, positions, rejected)
         return good, positions, rejected
