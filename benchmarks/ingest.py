@@ -7,13 +7,18 @@ before the clock starts; per request only a fixed-width id marker is replaced (a
 ``bytes.replace``), so every event id is unique without costing the client a JSON encode.
 
 Phases, per backend:
-  1. batch:   ``--connections`` keep-alive connections POST batches of ``--batch-size`` events
+  0. warm-up: ``--warmup`` seconds of batches (uncounted), wait for the consumers, then
+              ``--settle`` seconds (their periodic flush runs).
+  1. steady latency: single-event POSTs on an open-loop schedule of ``--rate`` requests/s for
+              ``--latency-seconds`` against the warmed, caught-up server; latency is measured
+              from the *scheduled* send time, so a stalled server cannot hide behind a client
+              that waits (no coordinated omission).
+  2. batch:   ``--connections`` keep-alive connections POST batches of ``--batch-size`` events
               back to back for ``--seconds``; events/s counts acknowledged events only.
-  2. catch-up: poll ``/readyz`` until every consumer's lag is 0 (the time it took is reported).
-  3. latency: single-event POSTs on an open-loop schedule of ``--rate`` requests/s for
-              ``--latency-seconds``; latency is measured from the *scheduled* send time, so a
-              stalled server cannot hide behind a client that waits (no coordinated omission).
-  4. memory:  the server's resident set (VmRSS) and its peak (VmHWM) from /proc.
+  3. catch-up: poll ``/readyz`` until every consumer's lag is 0 (the time it took is reported).
+  4. latency after the burst: phase 1 again, right after the catch-up, while the consumers
+              write out what the burst changed.
+  5. memory:  the server's resident set (VmRSS) and its peak (VmHWM) from /proc.
 
 While appends arrive, ``attune serve`` lets its consumers fall behind (they share the
 process and its GIL with ingest) and catch up afterwards; the lag at the end of the batch
@@ -197,6 +202,16 @@ def run_latency(url: str, key: str, rate: float, seconds: float, seed: int) -> O
     return open_loop(url, next_request, accepted, rate=rate, seconds=seconds)
 
 
+def _latency_phase(
+    server: BenchServer, args: argparse.Namespace, backend: str, name: str, seed: int
+) -> tuple[OpenLoopResult, float]:
+    """One single-event latency phase; its result and the server CPU seconds it took."""
+    print(f"[{backend}] {name}: {args.rate:.0f} req/s for {args.latency_seconds:.0f}s…", file=sys.stderr)
+    cpu_before = server.cpu_seconds()
+    result = run_latency(server.url, server.key, args.rate, args.latency_seconds, seed=seed)
+    return result, server.cpu_seconds() - cpu_before
+
+
 def readyz(url: str) -> dict:
     """The server's readiness answer (log head and each consumer's lag)."""
     return httpx.get(f"{url}/readyz", timeout=30).json()
@@ -239,6 +254,9 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
         if args.warmup > 0:
             run_batches(server.url, server.key, bodies, args.warmup, args.connections)
             wait_caught_up(server.url, args.catchup_timeout)
+        # Settled: the consumers' periodic flush of what the warm-up changed has run.
+        time.sleep(args.settle)
+        steady, steady_cpu = _latency_phase(server, args, backend, "steady latency", seed=4)
         print(
             f"[{backend}] batch phase: {args.seconds:.0f}s, {args.connections} connections…", file=sys.stderr
         )
@@ -248,13 +266,7 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
         lag_at_end = max_lag(readyz(server.url))
         memory_after_batch = server.memory()
         catchup_seconds, head = wait_caught_up(server.url, args.catchup_timeout)
-        print(
-            f"[{backend}] latency phase: {args.rate:.0f} req/s for {args.latency_seconds:.0f}s…",
-            file=sys.stderr,
-        )
-        cpu_before = server.cpu_seconds()
-        latency = run_latency(server.url, server.key, args.rate, args.latency_seconds, seed=2)
-        latency_cpu = server.cpu_seconds() - cpu_before
+        latency, latency_cpu = _latency_phase(server, args, backend, "latency after the burst", seed=2)
         latency_catchup, head = wait_caught_up(server.url, args.catchup_timeout)
         memory = server.memory()
     return {
@@ -273,6 +285,14 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
         "lag_at_end": lag_at_end,
         "batch_server_cores": batch_cpu / batch.seconds if batch.seconds else float("nan"),
         "single_server_cpu_ms": latency_cpu / latency.sent * 1000 if latency.sent else float("nan"),
+        "steady_server_cpu_ms": steady_cpu / steady.sent * 1000 if steady.sent else float("nan"),
+        "steady_sent": steady.sent,
+        "steady_ok": steady.ok,
+        "steady_errors": steady.errors,
+        "steady_p50_ms": pct(steady.latencies, 0.50),
+        "steady_p95_ms": pct(steady.latencies, 0.95),
+        "steady_p99_ms": pct(steady.latencies, 0.99),
+        "steady_max_ms": max(steady.latencies, default=float("nan")) * 1000,
         "catchup_seconds": catchup_seconds,
         "single_sent": latency.sent,
         "single_ok": latency.ok,
@@ -284,7 +304,7 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
         "single_mean_ms": statistics.fmean(latency.latencies) * 1000 if latency.latencies else float("nan"),
         "client_send_lag_p99_ms": pct(latency.send_lag, 0.99),
         "single_catchup_seconds": latency_catchup,
-        "single_error_samples": latency.error_samples[:3],
+        "single_error_samples": latency.error_samples[:3] + steady.error_samples[:3],
         "rss_after_batch_mib": memory_after_batch["VmRSS"] / 2**20,
         "rss_end_mib": memory["VmRSS"] / 2**20,
         "rss_peak_mib": memory["VmHWM"] / 2**20,
@@ -300,10 +320,16 @@ ROWS = [
     ("  server CPU (cores busy)", "batch_server_cores", "{:.2f}"),
     ("  consumer lag at end (events)", "lag_at_end", "{:,}"),
     ("  consumer catch-up (s)", "catchup_seconds", "{:.1f}"),
-    ("single-event POST p50 (ms)", "single_p50_ms", "{:.2f}"),
-    ("single-event POST p95 (ms)", "single_p95_ms", "{:.2f}"),
-    ("single-event POST p99 (ms)", "single_p99_ms", "{:.2f}"),
-    ("single-event POST max (ms)", "single_max_ms", "{:.2f}"),
+    ("steady single-event POST p50 (ms)", "steady_p50_ms", "{:.2f}"),
+    ("steady single-event POST p95 (ms)", "steady_p95_ms", "{:.2f}"),
+    ("steady single-event POST p99 (ms)", "steady_p99_ms", "{:.2f}"),
+    ("steady single-event POST max (ms)", "steady_max_ms", "{:.2f}"),
+    ("  steady sent / ok / errors", None, None),
+    ("  server CPU per request (ms)", "steady_server_cpu_ms", "{:.2f}"),
+    ("after-burst single-event POST p50 (ms)", "single_p50_ms", "{:.2f}"),
+    ("after-burst single-event POST p95 (ms)", "single_p95_ms", "{:.2f}"),
+    ("after-burst single-event POST p99 (ms)", "single_p99_ms", "{:.2f}"),
+    ("after-burst single-event POST max (ms)", "single_max_ms", "{:.2f}"),
     ("  sent / ok / errors", None, None),
     ("  client send lag p99 (ms)", "client_send_lag_p99_ms", "{:.2f}"),
     ("  server CPU per request (ms)", "single_server_cpu_ms", "{:.2f}"),
@@ -324,6 +350,8 @@ def cell(result: dict, label: str, key: str | None, fmt: str | None) -> str:
         return f"{result['batch_duplicates']} / {result['batch_rejected']} / {result['batch_errors']}"
     if label.strip().startswith("batch request"):
         return f"{result['batch_p50_ms']:.0f} / {result['batch_p99_ms']:.0f}"
+    if label.strip().startswith("steady sent"):
+        return f"{result['steady_sent']:,} / {result['steady_ok']:,} / {result['steady_errors']}"
     return f"{result['single_sent']:,} / {result['single_ok']:,} / {result['single_errors']}"
 
 
@@ -354,6 +382,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="Single-event requests per second.")
     parser.add_argument("--latency-seconds", type=float, default=15.0, help="Length of the latency phase.")
     parser.add_argument("--warmup", type=float, default=2.0, help="Uncounted batch warm-up, seconds.")
+    parser.add_argument(
+        "--settle", type=float, default=6.0, help="Pause after the warm-up's catch-up, before the steady phase."
+    )
     parser.add_argument("--catchup-timeout", type=float, default=300.0, help="Longest wait for consumers.")
     parser.add_argument(
         "--sqlite-synchronous",
