@@ -22,7 +22,6 @@ import random
 import tempfile
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 from sqlalchemy import insert
@@ -70,8 +69,9 @@ def transform_speed(tmp: Path, n: int, repeats: int = 3) -> None:
     rates: dict[tuple[str, str], float] = {}
     for label, private in (("without privacy", False), ("with privacy", True)):
         runtime = Runtime.open(load_settings(data_dir=tmp / label.replace(" ", "_"), privacy={"pseudonymize": private}))
-        # Every runtime guards ingestion with the privacy step; the class's own method is the path without it.
-        prepare = runtime.ingest.prepare if private else partial(IngestService.prepare, runtime.ingest)
+        # Every runtime guards ingestion with the privacy step; an ingest service without the
+        # transform is the path without it (no consent, no minimization, no pseudonyms).
+        prepare = runtime.ingest.prepare if private else IngestService(runtime.settings.ingest, runtime.log).prepare
         prepare(sample_events(100, 1000, seed=1))  # warm caches (UA parser, statements)
         # New people: one event per never-seen person (pseudonym, subject row and data key made
         # for each, twice: user id and anonymous id). Each repeat uses people not seen before.
