@@ -10,6 +10,17 @@ from fastapi.testclient import TestClient
 from attune.api.app import create_app
 from attune.privacy.services import Privacy
 from attune.runtime import Runtime
+from attune.storage.engine import make_engine
+from attune.storage.migrate import upgrade
+
+
+@pytest.fixture
+def engine(store_url: str):  # noqa: ANN201 - yields an Engine
+    """A migrated, empty store of the backend under test (SQLite and PostgreSQL)."""
+    engine = make_engine(store_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -18,14 +18,6 @@ from attune.storage.engine import make_engine
 from attune.storage.migrate import upgrade
 
 
-@pytest.fixture
-def engine(store_url):
-    engine = make_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
 def ring(**masters: bytes) -> Keyring:
     current = sorted(masters)[-1]
     return Keyring(master_keys=dict(masters), master_current=current)

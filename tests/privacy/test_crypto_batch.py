@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import os
 
-import pytest
 from sqlalchemy import func, select
 
 from attune.privacy.crypto import PersonKeys, encrypt_many, insert_ignore_rows
 from attune.privacy.keyring import Keyring
-from attune.storage.engine import make_engine
-from attune.storage.migrate import upgrade
 from attune.storage.tables import person_keys, subjects
-
-
-@pytest.fixture
-def engine(store_url):
-    engine = make_engine(store_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_insert_ignore_rows_skips_existing_rows(engine) -> None:

@@ -551,16 +551,26 @@ def _plain_context(raw: Any, max_string: int) -> dict[str, Any] | None:
                 return None
         context[name] = value
     # Every key of raw is a declared field with a value unless the lengths differ.
-    if len(context) != len(raw):
-        for key, extra in raw.items():
-            # Pydantic refuses a key that is not a string even when its value is None.
-            if type(key) is not str:
-                return None
-            if extra is not None and key not in _CONTEXT_FIELD_SET:
-                if not _is_clean_child(extra, 1, max_string):
-                    return None
-                context[key] = extra
+    if len(context) != len(raw) and not _copy_extras(raw, context, _CONTEXT_FIELD_SET, 1, max_string):
+        return None
     return context
+
+
+def _copy_extras(raw: dict, into: dict[str, Any], declared: frozenset[str], depth: int,
+                 max_string: int) -> bool:
+    """Copy ``raw``'s undeclared, non-None keys into ``into``; False when the full path must decide.
+
+    Extras sit ``depth`` levels down (context 1, page 2) for the nesting limit.
+    """
+    for key, extra in raw.items():
+        # Pydantic refuses a key that is not a string even when its value is None.
+        if type(key) is not str:
+            return False
+        if extra is not None and key not in declared:
+            if not _is_clean_child(extra, depth, max_string):
+                return False
+            into[key] = extra
+    return True
 
 
 def _plain_page(raw: Any, max_string: int) -> dict[str, Any] | None:
@@ -575,15 +585,9 @@ def _plain_page(raw: Any, max_string: int) -> dict[str, Any] | None:
             if type(text) is not str or len(text) > max_string or text.strip() != text:
                 return None
             page[field] = text
-    if len(page) != len(raw):  # extras, or fields set to None (as in _plain_context)
-        for key, extra in raw.items():
-            # Pydantic refuses a key that is not a string even when its value is None.
-            if type(key) is not str:
-                return None
-            if extra is not None and key not in _PAGE_FIELD_SET:
-                if not _is_clean_child(extra, 2, max_string):
-                    return None
-                page[key] = extra
+    # Extras, or fields set to None (as in _plain_context).
+    if len(page) != len(raw) and not _copy_extras(raw, page, _PAGE_FIELD_SET, 2, max_string):
+        return None
     return page
 
 

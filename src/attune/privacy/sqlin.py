@@ -20,9 +20,13 @@ CHUNK = 900
 
 @lru_cache(maxsize=128)
 def _sql(paramstyle: str, table: str, columns: tuple[str, ...], key_column: str, count: int) -> str:
-    marker = "?" if paramstyle == "qmark" else "%s"
+    """The lookup statement; paramstyle ``any``: PostgreSQL's ``= ANY(%s)`` over one array."""
     names = ", ".join(f'"{c}"' for c in columns)
-    return f'SELECT {names} FROM "{table}" WHERE "{key_column}" IN ({", ".join([marker] * count)})'
+    head = f'SELECT {names} FROM "{table}" WHERE "{key_column}"'
+    if paramstyle == "any":
+        return f"{head} = ANY(%s)"
+    marker = "?" if paramstyle == "qmark" else "%s"
+    return f'{head} IN ({", ".join([marker] * count)})'
 
 
 def select_in(
@@ -35,9 +39,7 @@ def select_in(
         # One array parameter: psycopg parses a statement with hundreds of placeholders anew
         # on every call (7.1 vs 5.7 ms per 1,000 consent lookups).
         if keys:
-            quoted = ", ".join(f'"{c}"' for c in names)
-            sql = f'SELECT {quoted} FROM "{table.name}" WHERE "{key_name}" = ANY(%s)'
-            yield from conn.exec_driver_sql(sql, (list(keys),))
+            yield from conn.exec_driver_sql(_sql("any", table.name, names, key_name, 0), (list(keys),))
         return
     for start in range(0, len(keys), CHUNK):
         chunk = tuple(keys[start : start + CHUNK])
