@@ -50,6 +50,38 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def proc_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (ingest workers, the multiprocessing resource tracker)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    todo.extend(int(child) for child in children.read().split())
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def tree_total(pid: int, measure) -> float | dict[str, int]:  # noqa: ANN001 - one of the proc_* readers
+    """``measure`` summed over ``pid``'s process tree (processes that exit meanwhile are skipped)."""
+    total = None
+    for member in proc_tree(pid):
+        try:
+            value = measure(member)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if isinstance(value, dict):
+            total = total or {}
+            for key, amount in value.items():
+                total[key] = total.get(key, 0) + amount
+        else:
+            total = (total or 0.0) + value
+    return total if total is not None else 0.0
+
+
 class BenchServer:
     """One throw-away Attune installation served on a free port.
 
@@ -57,11 +89,13 @@ class BenchServer:
     backend) is removed on exit.
     """
 
-    def __init__(self, backend: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, backend: str, env: dict[str, str] | None = None, serve_args: list[str] | None = None) -> None:
         if backend not in ("sqlite", "postgresql"):
             raise ValueError(f"backend must be sqlite or postgresql, not {backend!r}")
         self.backend = backend
         self.env = {**os.environ, **(env or {})}
+        #: Extra ``attune serve`` options (``--ingest-workers 2``).
+        self.serve_args = serve_args or []
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"attune-bench-{backend}-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -111,6 +145,7 @@ class BenchServer:
                     "--port",
                     str(self.port),
                     *self._db_args(),
+                    *self.serve_args,
                 ],
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
@@ -143,12 +178,12 @@ class BenchServer:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def cpu_seconds(self) -> float:
-        """User + system CPU seconds the server process has used so far (from /proc)."""
-        return proc_cpu_seconds(self.pid)
+        """User + system CPU seconds the server and its ingest workers have used so far."""
+        return tree_total(self.pid, proc_cpu_seconds)
 
     def memory(self) -> dict[str, int]:
-        """Current and peak RSS of the server process."""
-        return proc_memory(self.pid)
+        """Current RSS of the server and its ingest workers together, and the sum of their peaks."""
+        return tree_total(self.pid, proc_memory)
 
     def __exit__(self, *_exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:

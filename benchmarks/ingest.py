@@ -222,6 +222,16 @@ def max_lag(ready: dict) -> int:
     return max((c["lag"] for c in ready.get("consumers", {}).values()), default=0)
 
 
+def wait_workers_ready(url: str, timeout: float) -> int:
+    """Wait until the server's ingest workers take batches; return how many run (0: none)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = readyz(url).get("ingest_workers")
+        if workers is None or workers["ready"] or time.monotonic() > deadline:
+            return 0 if workers is None else workers["running"]
+        time.sleep(0.2)
+
+
 def wait_caught_up(url: str, timeout: float) -> tuple[float, int]:
     """Seconds until every consumer's lag is 0 (``inf`` on timeout) and the log head then."""
     start = time.perf_counter()
@@ -249,7 +259,9 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
     if args.no_pseudonymize:
         env["ATTUNE_PRIVACY__PSEUDONYMIZE"] = "false"
     load_before = os.getloadavg()[0]
-    with BenchServer(backend, env=env) as server:
+    serve_args = [] if args.ingest_workers is None else ["--ingest-workers", str(args.ingest_workers)]
+    with BenchServer(backend, env=env, serve_args=serve_args) as server:
+        workers = wait_workers_ready(server.url, args.catchup_timeout)
         bodies = Bodies(args.batch_size, seed=1)
         if args.warmup > 0:
             run_batches(server.url, server.key, bodies, args.warmup, args.connections)
@@ -273,6 +285,7 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
         "backend": (backend if backend != "sqlite" else f"sqlite ({args.sqlite_synchronous})")
         + (", raw ids" if args.no_pseudonymize else ""),
         "load_average": f"{load_before:.2f} → {os.getloadavg()[0]:.2f}",
+        "ingest_workers": workers,
         "events_per_second": batch.events_per_second,
         "batch_requests": batch.requests,
         "batch_accepted": batch.accepted,
@@ -313,6 +326,7 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
 
 
 ROWS = [
+    ("ingest worker processes", "ingest_workers", "{:d}"),
     ("batch ingestion (events/s)", "events_per_second", "{:,.0f}"),
     ("  requests / accepted", None, None),
     ("  duplicates / rejected / errors", None, None),
@@ -333,9 +347,9 @@ ROWS = [
     ("  sent / ok / errors", None, None),
     ("  client send lag p99 (ms)", "client_send_lag_p99_ms", "{:.2f}"),
     ("  server CPU per request (ms)", "single_server_cpu_ms", "{:.2f}"),
-    ("server RSS after batch (MiB)", "rss_after_batch_mib", "{:.0f}"),
+    ("server RSS after batch (MiB, with workers)", "rss_after_batch_mib", "{:.0f}"),
     ("server RSS at end (MiB)", "rss_end_mib", "{:.0f}"),
-    ("server peak RSS (MiB)", "rss_peak_mib", "{:.0f}"),
+    ("server peak RSS (MiB, sum of peaks)", "rss_peak_mib", "{:.0f}"),
     ("machine load average (1 min)", "load_average", "{}"),
 ]
 
@@ -396,6 +410,12 @@ def main() -> None:
         "--no-pseudonymize",
         action="store_true",
         help="Store raw ids (stores made by `attune init` pseudonymize them by default).",
+    )
+    parser.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=None,
+        help="`attune serve --ingest-workers N` (default: the server's own, one per core).",
     )
     parser.add_argument("--json", type=Path, help="Also write the figures to this JSON file.")
     args = parser.parse_args()

@@ -67,3 +67,10 @@ class ConfigError(AttuneError):
 
     status = 500
     title = "Configuration error"
+
+
+class Unavailable(AttuneError):
+    """A part the request needs is down or restarting; retrying shortly is safe."""
+
+    status = 503
+    title = "Service unavailable"

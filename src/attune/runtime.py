@@ -7,6 +7,7 @@ engines or services, so every entry point sees the same components.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from attune.consumers.pipeline import Pipeline
 from attune.consumers.popularity import PopularityConsumer
 from attune.consumers.profiles import ProfilesConsumer
 from attune.ingest.service import IngestService
+from attune.ingest.workers import IngestWorkers
 from attune.log.sql import SqlEventLog
+from attune.privacy.changes import PrivacyChanges
 from attune.privacy.consent_view import ConsentView
 from attune.privacy.erasure import ErasureRequest
 from attune.privacy.services import Privacy
@@ -62,6 +65,8 @@ class Runtime:
     privacy: Privacy
     #: Checkpoints the SQLite WAL in the background (``attune serve``), else None.
     checkpointer: WalCheckpointer | None = None
+    #: Processes that ingest large batches beside this one (``attune serve``), else None.
+    ingest_workers: IngestWorkers | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True, background_checkpoints: bool = False) -> Runtime:
@@ -141,8 +146,35 @@ class Runtime:
             checkpointer=checkpointer,
         )
 
+    def start_ingest_workers(self, count: int) -> IngestWorkers | None:
+        """Start ``count`` ingest worker processes (none for 0); see :mod:`attune.ingest.workers`."""
+        if count < 1:
+            return None
+        context = multiprocessing.get_context("spawn")
+        changes = PrivacyChanges.create(context)
+        # This process's consent changes and erasures reach the workers' caches, and theirs ours.
+        self.privacy.consent.shared = changes.consent
+        self.privacy.erasure.after.append(lambda _request: changes.erasures.bump())
+        self.ingest_workers = IngestWorkers(
+            self.settings,
+            self.ingest.enricher.sessions,
+            changes,
+            count,
+            context=context,
+            background_checkpoints=self.checkpointer is not None,
+            on_append=self.pipeline.notify,
+        )
+        return self.ingest_workers
+
+    def stop_ingest_workers(self) -> None:
+        """Stop the ingest workers, if any, after their current batch."""
+        if self.ingest_workers is not None:
+            self.ingest_workers.close()
+            self.ingest_workers = None
+
     def close(self) -> None:
         """Stop consumers (flushing buffers) and release connections."""
+        self.stop_ingest_workers()
         self.pipeline.stop()
         self.segments.stop()
         if self.checkpointer is not None:

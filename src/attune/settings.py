@@ -38,6 +38,23 @@ class IngestSettings(BaseModel):
     session_timeout_seconds: float = Field(
         1800.0, description="Inactivity after which a new session starts when the client sends none."
     )
+    workers: int | None = Field(
+        None,
+        ge=0,
+        description=(
+            "Processes that validate and append large batches beside the serving process "
+            "(`attune serve`); unset: one per CPU core (at most 4; none on one core); "
+            "0: all in the serving process."
+        ),
+    )
+    worker_min_body_bytes: int = Field(
+        16 * 1024,
+        ge=0,
+        description=(
+            "Bodies at least this large go to an ingest worker; smaller ones (single events) "
+            "are handled in the serving process, which answers them without a hand-over."
+        ),
+    )
 
 
 class ProfileSettings(BaseModel):

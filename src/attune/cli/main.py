@@ -45,13 +45,18 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
     ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM); serve HTTPS.")] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM) of --ssl-certfile.")] = None,
+    ingest_workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="Processes that ingest large batches beside the server "
+                     "(default: one per CPU core, at most 4, none on one core; 0: none)."),
+    ] = None,
 ) -> None:
     """Serve the HTTP API with consumers running in the same process."""
     from attune.cli.serving import serve as run_server
 
     with friendly_errors():
         run_server(settings_for(data_dir, database_url), host=host, port=port, access_log=access_log,
-                   ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+                   ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ingest_workers=ingest_workers)
 
 
 @keys_app.command("create")

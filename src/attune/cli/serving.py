@@ -13,6 +13,7 @@ from attune.api.app import create_app
 from attune.auth.secure import check_listen, tls_options
 from attune.consumers.pipeline import Pacing
 from attune.events.enrich import device_from_user_agent
+from attune.ingest.workers import default_worker_count
 from attune.observability.logging import configure_logging
 from attune.privacy.keyring import has_master_key
 from attune.runtime import Runtime
@@ -28,8 +29,13 @@ def serve(
     access_log: bool = False,
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
+    ingest_workers: int | None = None,
 ) -> None:
-    """Run the server until interrupted (over TLS when given a certificate and its key)."""
+    """Run the server until interrupted (over TLS when given a certificate and its key).
+
+    ``ingest_workers``: processes that ingest large batches beside this one (default: the
+    ``ingest.workers`` setting, else one per core: see ``default_worker_count``).
+    """
     configure_logging(settings.log_level, settings.log_format)
     # WAL checkpoints in the background: none runs inside a commit that appends wait behind.
     runtime = Runtime.open(settings, background_checkpoints=True)
@@ -61,6 +67,11 @@ def serve(
     # them oversubscribed the 2 cores (load 7.8, p99 4.3 s at concurrency 32 in
     # benchmarks/recommend_serving.py; 174 req/s instead of 53 with one BLAS thread).
     blas_limits = threadpool_limits(limits=1)  # noqa: F841 - the limit holds while it lives
+    # Large batches are validated and appended in processes of their own: this process's
+    # interpreter runs one thread at a time (see attune/ingest/workers.py).
+    if ingest_workers is None:
+        ingest_workers = settings.ingest.workers
+    runtime.start_ingest_workers(default_worker_count() if ingest_workers is None else ingest_workers)
     retraining = retraining_for(runtime)  # None unless [training] retrain_every_hours is set
     if retraining is not None:
         retraining.start()
@@ -82,6 +93,7 @@ def serve(
     finally:
         if retraining is not None:
             retraining.stop(timeout=1.0)
+        runtime.stop_ingest_workers()
         if runtime.checkpointer is not None:
             runtime.checkpointer.stop()
         runtime.engine.dispose()

@@ -57,11 +57,14 @@ class IngestService:
         log: EventLog,
         on_append: Callable[[], None] | None = None,
         transform: BatchTransform | None = None,
+        sessions: SessionTracker | None = None,
     ) -> None:
         self.limits = limits
         self.log = log
         self.normalizer = EventNormalizer(limits)
-        self.enricher = Enricher(SessionTracker(limits.session_timeout_seconds))
+        #: ``sessions``: whose tracker assigns session ids (ingest workers use the serving
+        #: process's, so a person's session is one whichever process sees their events).
+        self.enricher = Enricher(sessions or SessionTracker(limits.session_timeout_seconds))
         self.on_append = on_append
         #: Applied to every prepared batch before it can reach the log (privacy: consent,
         #: pseudonyms, minimization); may drop events.

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, bindparam, delete, insert, select
 
@@ -29,6 +29,9 @@ from attune.profiles.identity import SubjectKeys
 from attune.settings import PrivacySettings
 from attune.storage.tables import consent_current, consent_history, identity_links
 from attune.storage.upsert import upsert
+
+if TYPE_CHECKING:
+    from attune.privacy.changes import SharedCounter
 
 STATES = ("granted", "denied", "withdrawn")
 CONSENT_EVENT = "consent"
@@ -113,6 +116,10 @@ class ConsentService:
         # Bumped by every invalidation: a lookup that started before a change must not cache
         # what it read (it may predate the change).
         self._generation = 0
+        #: A counter shared with other processes writing consent (ingest workers): each
+        #: invalidation bumps it, and a change seen there clears this process's cache too.
+        self.shared: SharedCounter | None = None
+        self._shared_seen = 0
 
     @property
     def purposes(self) -> list[str]:
@@ -160,14 +167,31 @@ class ConsentService:
 
     @property
     def generation(self) -> int:
-        """Counts this process's consent changes (memory-only views compare it to stay current)."""
+        """Counts consent changes seen here (memory-only views compare it to stay current)."""
+        self._follow_shared()
         return self._generation
 
     def invalidate(self) -> None:
-        """Forget every cached answer."""
+        """Forget every cached answer (in every process sharing :attr:`shared`)."""
         with self._lock:
             self._cache.clear()
             self._generation += 1
+        if self.shared is not None:
+            # _shared_seen stays behind: another process's bump racing this one is then still
+            # noticed (at the cost of one more, harmless, clearing).
+            self.shared.bump()
+
+    def _follow_shared(self) -> None:
+        """Clear the cache when another process changed consent since the last look."""
+        shared = self.shared
+        if shared is None:
+            return
+        value = shared.value
+        if value != self._shared_seen:
+            with self._lock:
+                self._cache.clear()
+                self._generation += 1
+                self._shared_seen = value
 
     def forget(self, subject_keys: Iterable[str]) -> int:
         """Delete every decision of ``subject_keys`` (erasure); return rows removed."""
@@ -192,6 +216,7 @@ class ConsentService:
         Ingestion calls this once per batch, so consent costs two queries per request rather
         than two per event; answers are cached for ``consent_cache_seconds``.
         """
+        self._follow_shared()
         now = time.monotonic()
         ttl = self.settings.consent_cache_seconds
         out: dict[str, dict[str, str]] = {}

@@ -206,6 +206,11 @@ class PersonKeys:
             for _ in range(len(cache) - self.cache_size):
                 cache.popitem(last=False)
 
+    def forget_all(self) -> None:
+        """Drop every cached data key (another process erased people: some may be shredded)."""
+        with self._lock:
+            self._cache.clear()
+
     # -- data --------------------------------------------------------------
     def encrypt(self, subject_key: str, plaintext: bytes) -> bytes:
         """Encrypt ``plaintext`` under ``subject_key``'s data key (created on first use)."""

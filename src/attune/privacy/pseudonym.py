@@ -109,6 +109,11 @@ class SubjectRegistry:
             for key in keys:
                 self._known.pop(key, None)
 
+    def forget_all(self) -> None:
+        """Drop every cached raw id (another process erased people it may have named)."""
+        with self._lock:
+            self._known.clear()
+
     def register(self, pairs: Iterable[tuple[str, str]], conn: Connection | None = None) -> int:
         """Record (subject key, raw id) pairs not yet known; return how many were new to this process."""
         with self._lock:

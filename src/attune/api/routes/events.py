@@ -6,11 +6,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from attune.api.auth import IngestKey
-from attune.api.body import parse_json, read_body
+from attune.api.body import read_body
 from attune.api.models import EventsRequest, IngestResponse
 from attune.api.responses import JSONResponse
-from attune.errors import PayloadTooLarge, ValidationFailed
 from attune.events.schema import event_json_schema
+from attune.ingest.body import ingest_events_body
 from attune.ingest.service import IngestReport
 from attune.runtime import Runtime
 
@@ -35,8 +35,9 @@ async def post_events(
     """Ingest up to 1,000 events; good events are kept even when others are rejected."""
     runtime = request.app.state.runtime
     raw = await read_body(request, runtime.settings.ingest.max_body_bytes)
-    # Parsing a batch takes milliseconds: done in the worker thread with the rest, it never
-    # holds up the event loop (and the single-event requests it serves meanwhile).
+    # Parsing a batch takes milliseconds: done in a worker thread (or a worker process, for
+    # large bodies) with the rest, it never holds up the event loop and the single events
+    # it serves meanwhile.
     report = await run_in_threadpool(_ingest_body, runtime, raw)
     if wait and report.last_offset:
         await run_in_threadpool(runtime.pipeline.wait_for, report.last_offset)
@@ -44,26 +45,13 @@ async def post_events(
 
 
 def _ingest_body(runtime: Runtime, raw: bytes) -> IngestReport:
-    """Parse and check a ``POST /v1/events`` body, then ingest its events."""
-    limits = runtime.settings.ingest
-    body = parse_json(raw)
-    if not isinstance(body, dict) or "events" not in body:
-        raise ValidationFailed(
-            'the body must be an object with an "events" array', errors=["events: is required"]
-        )
-    raw_events = body["events"]
-    if not isinstance(raw_events, list):
-        raise ValidationFailed("events must be an array", errors=["events: must be an array"])
-    if len(raw_events) > limits.max_batch_events:
-        raise PayloadTooLarge(
-            f"{len(raw_events)} events in one request; the limit is {limits.max_batch_events}"
-        )
-    extra = sorted(set(body) - {"events", "sentAt", "sent_at"})
-    if extra:
-        raise ValidationFailed(
-            "unknown fields in the body", errors=[f"{name}: unknown field" for name in extra]
-        )
-    return runtime.ingest.ingest(raw_events)
+    """Ingest a body in an ingest worker when it is large and one is ready, else here."""
+    workers = runtime.ingest_workers
+    if workers is not None and len(raw) >= runtime.settings.ingest.worker_min_body_bytes:
+        report = workers.ingest_body(raw)
+        if report is not None:
+            return report
+    return ingest_events_body(runtime.ingest, raw)
 
 
 @router.get("/schema/event.json", tags=["events"])

@@ -27,12 +27,22 @@ class ConsumerStateOut(BaseModel):
     lag: int
 
 
+class IngestWorkersOut(BaseModel):
+    """The ingest worker processes of ``attune serve``."""
+
+    running: int = Field(..., description="Worker processes alive.")
+    ready: bool = Field(..., description="Large batches go to workers (else the server ingests them itself).")
+
+
 class ReadyOut(BaseModel):
     """``GET /readyz``: ready with log and consumer positions, or unavailable with the reason."""
 
     status: str = Field(..., description="'ready' or 'unavailable'.")
     log_head: int | None = None
     consumers: dict[str, ConsumerStateOut] | None = None
+    ingest_workers: IngestWorkersOut | None = Field(
+        None, description="Processes ingesting large batches (absent when the server runs none)."
+    )
     detail: str | None = Field(None, description="Why the service is not ready.")
 
 
@@ -53,13 +63,17 @@ async def readyz(request: Request) -> JSONResponse:
         with runtime.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         head = runtime.log.head()
-        return {
+        details: dict = {
             "log_head": head,
             "consumers": {
                 r.consumer.name: {"position": r.cursor, "lag": head - r.cursor}
                 for r in runtime.pipeline.runners
             },
         }
+        workers = runtime.ingest_workers
+        if workers is not None:
+            details["ingest_workers"] = {"running": len(workers.pids()), "ready": workers.ready}
+        return details
 
     try:
         details = await run_in_threadpool(check)

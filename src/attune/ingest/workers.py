@@ -1,0 +1,353 @@
+"""Ingest workers: large batches validated and appended in processes beside the serving one.
+
+One Python process runs Python code on one core at a time. Checking, normalizing,
+pseudonymizing and appending a 1,000-event batch is tens of milliseconds of Python, so a
+serving process that also answers single events and runs the consumers tops out at one core
+of ingestion. ``attune serve`` therefore hands each large ``POST /v1/events`` body to one of a
+few worker processes, which do everything :func:`attune.ingest.body.ingest_events_body` does
+on their own interpreter and their own connection to the store, and answer with the report.
+The serving process keeps what must be one per installation:
+
+* **sessions**: a worker asks the serving process's :class:`SessionTracker` for the session
+  ids of a batch (one round trip per batch), so a person's events share a session whichever
+  process handles them;
+* **metrics**: the worker's counter updates travel back with each answer and are counted in
+  the serving process, which ``/metrics`` reads;
+* **consumers**: the serving process is told of each append and wakes them at once.
+
+Privacy caches stay correct across processes through :class:`PrivacyChanges`: a consent
+decision or an erasure anywhere bumps a shared counter, and every process clears what the
+change may have made stale before its next batch.
+
+Nothing acknowledged is lost: a worker answers only after its transaction committed, and the
+serving process acknowledges only what a worker answered. A worker that dies mid-batch costs
+that request a 503 (resending is safe: event ids deduplicate) and is replaced.
+
+The protocol over each duplex pipe (pickled tuples):
+
+* serving -> worker: ``("ingest", body)``, ``("stop",)``
+* worker -> serving: ``("ready", pid)``; ``("sessions", [(person, ts), ...])``, answered with
+  the list of session ids; ``("done", report, metric_calls)``;
+  ``("error", error_class_name, message, errors, metric_calls)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import queue
+import signal
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from typing import Any
+
+from attune import errors as attune_errors
+from attune.errors import AttuneError, Unavailable
+from attune.events.enrich import SessionTracker
+from attune.ingest.service import IngestReport
+from attune.observability import metrics
+from attune.privacy.changes import PrivacyChanges
+from attune.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Longest a worker may take to start (import, open the store) or to answer one batch.
+STARTUP_SECONDS = 120.0
+ANSWER_SECONDS = 120.0
+
+MetricCall = tuple[str, tuple[str, ...], str, float]
+
+
+def default_worker_count(cpus: int | None = None) -> int:
+    """Workers when ``ingest.workers`` is unset: one per core (at most 4), none on one core.
+
+    One per core, not one per core beyond the first: during a burst the serving process
+    mostly waits for its workers (its consumers rest while appends arrive), and on 2 cores
+    two workers ingested 25,000 events/s where one managed 14,600
+    (``benchmarks/ingest.py --ingest-workers N``).
+    """
+    cpus = (os.cpu_count() if cpus is None else cpus) or 1
+    return 0 if cpus < 2 else min(4, cpus)
+
+
+class _Worker:
+    """One worker process and the serving process's end of its pipe."""
+
+    def __init__(self, process: Any, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+
+
+class IngestWorkers:
+    """The serving process's pool of ingest workers (see the module docstring).
+
+    Workers start in the background: until the first is ready, :meth:`ingest_body` returns
+    ``None`` and the caller ingests in its own process, so serving starts at once.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: SessionTracker,
+        changes: PrivacyChanges,
+        count: int,
+        *,
+        context: BaseContext,
+        background_checkpoints: bool = False,
+        on_append: Callable[[], None] | None = None,
+    ) -> None:
+        if count < 1:
+            raise ValueError("an ingest worker pool needs at least one worker")
+        self.settings = settings
+        self.sessions = sessions
+        self.changes = changes
+        self.count = count
+        self.on_append = on_append
+        self._context = context
+        self._background_checkpoints = background_checkpoints
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._ready = threading.Event()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._workers: list[_Worker] = []
+        for _ in range(count):
+            self._start_worker()
+
+    @property
+    def ready(self) -> bool:
+        """True once at least one worker can take batches."""
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float = STARTUP_SECONDS) -> bool:
+        """Block until a worker is ready (tests, benchmarks); False on timeout."""
+        return self._ready.wait(timeout)
+
+    def pids(self) -> list[int]:
+        """Process ids of the live workers."""
+        with self._lock:
+            return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+    # -- serving -------------------------------------------------------------------
+    def ingest_body(self, raw: bytes) -> IngestReport | None:
+        """Ingest a ``POST /v1/events`` body in a worker; ``None`` while none is ready.
+
+        Blocks while every worker is busy (backpressure: the batch waits its turn, as it would
+        for the store's write lock). Raises the same errors as in-process ingestion, and
+        :class:`Unavailable` when the worker died on this batch.
+        """
+        if not self._ready.is_set() or self._closed:
+            return None
+        try:
+            worker = self._idle.get(timeout=ANSWER_SECONDS)
+        except queue.Empty:
+            raise Unavailable("no ingest worker is available; send the batch again shortly") from None
+        try:
+            report = self._exchange(worker, raw)
+        except (EOFError, OSError, TimeoutError) as exc:
+            log.error("ingest worker %s failed on a batch (%s); starting another", worker.process.pid, exc)
+            self._retire(worker)
+            self._start_worker()
+            raise Unavailable(
+                "an ingest worker stopped while handling this batch; send it again "
+                "(event ids make resending safe)"
+            ) from None
+        except AttuneError:
+            self._idle.put(worker)
+            raise
+        self._idle.put(worker)
+        if report.accepted and self.on_append is not None:
+            self.on_append()
+        return report
+
+    def _exchange(self, worker: _Worker, raw: bytes) -> IngestReport:
+        conn = worker.conn
+        conn.send(("ingest", raw))
+        while True:
+            if not conn.poll(ANSWER_SECONDS):
+                raise TimeoutError(f"no answer within {ANSWER_SECONDS:.0f} s")
+            message = conn.recv()
+            kind = message[0]
+            if kind == "sessions":
+                conn.send(self.sessions.assign_many(message[1]))
+            elif kind == "done":
+                _replay_metrics(message[2])
+                return message[1]
+            elif kind == "error":
+                _replay_metrics(message[4])
+                error_class = getattr(attune_errors, message[1], AttuneError)
+                if not (isinstance(error_class, type) and issubclass(error_class, AttuneError)):
+                    error_class = AttuneError
+                raise error_class(message[2], errors=message[3])
+            else:
+                raise OSError(f"unexpected message from an ingest worker: {kind!r}")
+
+    # -- lifecycle -----------------------------------------------------------------
+    def _start_worker(self) -> None:
+        parent_end, child_end = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=worker_main,
+            args=(self.settings, child_end, self.changes, self._background_checkpoints),
+            name="attune-ingest",
+            daemon=True,
+        )
+        process.start()
+        child_end.close()
+        worker = _Worker(process, parent_end)
+        with self._lock:
+            self._workers.append(worker)
+        threading.Thread(target=self._await_ready, args=(worker,), daemon=True, name="ingest-worker-start").start()
+
+    def _await_ready(self, worker: _Worker) -> None:
+        try:
+            if worker.conn.poll(STARTUP_SECONDS):
+                message = worker.conn.recv()
+                if message[0] == "ready":
+                    self._idle.put(worker)
+                    self._ready.set()
+                    return
+        except (EOFError, OSError):
+            pass
+        log.error("an ingest worker did not start (exit code %s); batches stay in the serving process",
+                  worker.process.exitcode)
+        self._retire(worker)
+
+    def _retire(self, worker: _Worker) -> None:
+        with self._lock:
+            if worker in self._workers:
+                self._workers.remove(worker)
+        with contextlib.suppress(OSError):
+            worker.conn.close()
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(timeout=5)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop every worker after its current batch."""
+        self._closed = True
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
+            with contextlib.suppress(OSError):
+                worker.conn.send(("stop",))
+        for worker in workers:
+            worker.process.join(timeout=timeout)
+            self._retire(worker)
+
+
+def _replay_metrics(calls: list[MetricCall]) -> None:
+    """Count a worker's metric updates in this process's registry."""
+    for name, labels, method, value in calls:
+        metric = getattr(metrics, name)
+        if labels:
+            metric = metric.labels(*labels)
+        getattr(metric, method)(value)
+
+
+class _MetricTap:
+    """Stands in for a metric in a worker: records each update for the serving process."""
+
+    def __init__(self, name: str, calls: list[MetricCall], labels: tuple[str, ...] = ()) -> None:
+        self._name, self._calls, self._labels = name, calls, labels
+
+    def labels(self, *values: str) -> _MetricTap:
+        return _MetricTap(self._name, self._calls, tuple(str(v) for v in values))
+
+    def inc(self, amount: float = 1) -> None:
+        self._calls.append((self._name, self._labels, "inc", amount))
+
+    def observe(self, value: float) -> None:
+        self._calls.append((self._name, self._labels, "observe", value))
+
+    def set(self, value: float) -> None:
+        self._calls.append((self._name, self._labels, "set", value))
+
+
+def _tap_metrics(calls: list[MetricCall]) -> None:
+    from prometheus_client.metrics import MetricWrapperBase
+
+    for name, value in list(vars(metrics).items()):
+        if isinstance(value, MetricWrapperBase):
+            setattr(metrics, name, _MetricTap(name, calls))
+
+
+class RemoteSessions(SessionTracker):
+    """A worker's session tracker: asks the serving process's tracker over the pipe."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(timeout=0)
+        self.conn = conn
+
+    def assign(self, person: str, ts: float) -> str:
+        """The session id of ``person`` at ``ts``, as the serving process assigns it."""
+        return self.assign_many([(person, ts)])[0]
+
+    def assign_many(self, activity: list[tuple[str, float]]) -> list[str]:
+        """Session ids for (person, ts) pairs, in one round trip."""
+        self.conn.send(("sessions", activity))
+        return self.conn.recv()
+
+
+def worker_main(settings: Settings, conn: Connection, changes: PrivacyChanges, background_checkpoints: bool) -> None:
+    """A worker process: open the store, then ingest bodies until told to stop."""
+    from attune.ingest.body import ingest_events_body
+    from attune.ingest.service import IngestService
+    from attune.log.sql import SqlEventLog
+    from attune.observability.logging import configure_logging
+    from attune.privacy.services import Privacy
+    from attune.profiles.identity import SubjectKeys
+    from attune.storage.engine import make_engine
+
+    # Ctrl-C reaches the whole process group; the serving process stops us in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging(settings.log_level, settings.log_format)
+    url = settings.resolved_database_url
+    engine = make_engine(
+        url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        wal_autocheckpoint=0 if background_checkpoints and url.startswith("sqlite") else None,
+    )
+    subject_keys = SubjectKeys()
+    privacy = Privacy.open(settings, engine, subject_keys)
+    privacy.consent.shared = changes.consent
+    service = IngestService(
+        settings.ingest,
+        SqlEventLog(engine, subject_keys),
+        transform=privacy.ingest_transform,
+        sessions=RemoteSessions(conn),
+    )
+    calls: list[MetricCall] = []
+    _tap_metrics(calls)
+    erasures_seen = changes.erasures.value
+    # As in `attune serve`: what lives as long as the process is frozen out of the cyclic
+    # collector, and young collections run rarely (a batch allocates tens of thousands).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    conn.send(("ready", os.getpid()))
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except EOFError:
+                break  # the serving process is gone
+            if message[0] != "ingest":
+                break
+            if changes.erasures.value != erasures_seen:
+                erasures_seen = changes.erasures.value
+                privacy.registry.forget_all()
+                privacy.person_keys.forget_all()
+            calls.clear()
+            try:
+                report = ingest_events_body(service, message[1])
+            except AttuneError as exc:
+                conn.send(("error", type(exc).__name__, exc.message, exc.errors, list(calls)))
+            except Exception:
+                log.exception("an ingest worker failed on a batch")
+                conn.send(("error", "AttuneError", "the batch could not be ingested", [], list(calls)))
+            else:
+                conn.send(("done", report, list(calls)))
+    finally:
+        engine.dispose()

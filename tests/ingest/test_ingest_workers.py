@@ -1,0 +1,185 @@
+"""Ingest workers: batches ingested in processes of their own answer exactly as in-process ingestion
+does, share the serving process's sessions, metrics and privacy decisions, and never lose an
+acknowledged event when a worker dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+
+import orjson
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select
+
+from attune.errors import BadRequest, PayloadTooLarge, Unavailable, ValidationFailed
+from attune.ingest.workers import IngestWorkers, default_worker_count
+from attune.privacy.enforcement import STRIPPED_ID
+from attune.runtime import Runtime
+from attune.storage.tables import events, subjects
+
+NOW = time.time()
+
+
+def body(*events_: dict) -> bytes:
+    return orjson.dumps({"events": list(events_)})
+
+
+def view(n: int, person: str = "ana", **fields) -> dict:
+    return {"event_id": f"e{n}", "type": "view", "user_id": person, "item_id": f"i{n}",
+            "timestamp": NOW - 100 + n, **fields}
+
+
+@pytest.fixture
+def workers_of(make_runtime: Callable[..., Runtime]) -> Iterator[Callable[..., tuple[Runtime, IngestWorkers]]]:
+    """``workers_of(count, **settings)``: a runtime with ``count`` ready ingest workers."""
+
+    def factory(count: int = 2, **overrides) -> tuple[Runtime, IngestWorkers]:
+        runtime = make_runtime(**overrides)
+        workers = runtime.start_ingest_workers(count)
+        assert workers is not None and workers.wait_ready(), "the ingest workers did not start"
+        return runtime, workers
+
+    yield factory
+
+
+def accepted_total() -> float:
+    return REGISTRY.get_sample_value("attune_events_accepted_total", {"source": "api"}) or 0.0
+
+
+def test_a_worker_keeps_good_events_beside_bad_ones_and_counts_them_here(workers_of) -> None:
+    runtime, workers = workers_of(1)
+    before = accepted_total()
+    rejected_before = REGISTRY.get_sample_value("attune_events_rejected_total", {"reason": "value"}) or 0.0
+    report = workers.ingest_body(body(view(0), {"type": "view"}, view(2), "junk", view(4, value="x")))
+    assert report is not None
+    assert report.accepted == 2
+    assert [r.index for r in report.rejected] == [1, 3, 4]
+    assert report.rejected[2].errors == ["value: must be a number (got str)"]
+    assert [e.event.event_id for e in runtime.log.read(0, 10)] == ["e0", "e2"]
+    # The worker's metric updates are counted in this process's registry (what /metrics reads).
+    assert accepted_total() - before == 2
+    assert REGISTRY.get_sample_value("attune_events_rejected_total", {"reason": "value"}) - rejected_before == 1
+    # Re-posting adds nothing, reported by request position, whichever worker handles it.
+    again = workers.ingest_body(body(view(0), view(2)))
+    assert (again.accepted, again.duplicates, again.duplicate_indices) == (0, 2, [0, 1])
+
+
+def test_body_errors_from_a_worker_are_the_errors_of_in_process_ingestion(workers_of) -> None:
+    runtime, workers = workers_of(1)
+    cases = [
+        (b"{not json", BadRequest),
+        (b'{"events": 5}', ValidationFailed),
+        (orjson.dumps({"events": [view(0)], "extra": 1}), ValidationFailed),
+        (body(*[view(n) for n in range(1001)]), PayloadTooLarge),
+    ]
+    for raw, error in cases:
+        with pytest.raises(error) as in_worker:
+            workers.ingest_body(raw)
+        from attune.ingest.body import ingest_events_body
+
+        with pytest.raises(error) as in_process:
+            ingest_events_body(runtime.ingest, raw)
+        assert (in_worker.value.message, in_worker.value.errors) == (in_process.value.message, in_process.value.errors)
+    assert runtime.log.count() == 0
+
+
+def test_a_persons_session_is_one_across_workers_and_the_serving_process(workers_of) -> None:
+    runtime, workers = workers_of(2)
+    # Idle workers are taken first-in first-out: consecutive batches go to different workers.
+    workers.ingest_body(body(view(0)))
+    workers.ingest_body(body(view(1)))
+    runtime.ingest.ingest([view(2)])
+    workers.ingest_body(body(view(3, person="bo")))
+    sessions = {e.event.event_id: e.event.session_id for e in runtime.log.read(0, 10)}
+    assert sessions["e0"] == sessions["e1"] == sessions["e2"]
+    assert sessions["e3"] not in (None, sessions["e0"])
+    # A gap longer than the timeout starts a new session, as in-process.
+    workers.ingest_body(body(view(4, timestamp=NOW + 3 * 3600)))
+    assert runtime.log.read(4, 1)[0].event.session_id != sessions["e0"]
+
+
+def test_consent_withdrawn_here_applies_to_the_next_batch_in_a_worker(workers_of) -> None:
+    runtime, workers = workers_of(1)
+    keys = runtime.subject_keys
+    # The worker caches the undecided state of kim first.
+    assert workers.ingest_body(body(view(0, person="kim"))).accepted == 1
+    runtime.privacy.consent.set("kim", {"analytics": "withdrawn"}, "test")
+    assert workers.ingest_body(body(view(1, person="kim"))).accepted == 1
+    with runtime.engine.connect() as conn:
+        keys_by_id = dict(conn.execute(select(events.c.event_id, events.c.anon_key).order_by(events.c.offset)).all())
+    assert keys_by_id["e0"] is None  # kim was stored under her user key before
+    assert keys_by_id["e1"] == keys.anon(STRIPPED_ID)  # and is nobody after the withdrawal
+
+
+def test_a_consent_event_in_a_worker_reaches_this_process_at_once(workers_of) -> None:
+    runtime, workers = workers_of(1)
+    consent = runtime.privacy.consent
+    subject = runtime.subject_keys.user("kim")
+    assert consent.states_of([subject])[subject] == {}  # cached here: nothing decided
+    generation = consent.generation
+    decision = {"type": "consent", "user_id": "kim", "properties": {"purposes": {"personalization": "withdrawn"}}}
+    assert workers.ingest_body(body(decision)).accepted == 1
+    assert consent.generation != generation  # memory-only views (serving's consent) reload
+    assert consent.states_of([subject])[subject] == {"personalization": "withdrawn"}
+
+
+def test_people_erased_here_are_registered_afresh_by_a_worker(workers_of) -> None:
+    runtime, workers = workers_of(1, privacy={"pseudonymize": True})
+    identify = {"type": "identify", "user_id": "kim", "traits": {"plan": "pro"}}
+    assert workers.ingest_body(body(identify)).accepted == 1
+    runtime.catch_up()
+    runtime.privacy.erasure.erase("kim")
+    with runtime.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(subjects)).scalar_one() == 0
+    # The worker had kim's subject row and data key cached: both were erased with kim.
+    assert workers.ingest_body(body(identify)).accepted == 1
+    with runtime.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(subjects)).scalar_one() == 1
+    # ...under a new data key that this process can open.
+    assert runtime.privacy.registry.raw_id(runtime.subject_keys.user("kim")) == "kim"
+
+
+def test_a_worker_that_dies_costs_its_batch_a_503_and_is_replaced(workers_of) -> None:
+    runtime, workers = workers_of(2)
+    assert workers.ingest_body(body(view(0))).accepted == 1
+    victim = workers.pids()[-1]  # the worker that did not take e0: next in line
+    os.kill(victim, signal.SIGKILL)
+    time.sleep(0.2)
+    with pytest.raises(Unavailable):
+        workers.ingest_body(body(view(1)))
+    # The batch is sent again (as a client would): nothing is lost and nothing doubled.
+    assert workers.ingest_body(body(view(1))).accepted == 1
+    deadline = time.monotonic() + 60
+    while len(workers.pids()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(workers.pids()) == 2 and victim not in workers.pids()
+    for n in range(2, 6):  # both workers, the replacement included, take batches
+        assert workers.ingest_body(body(view(n))).accepted == 1
+    assert [e.event.event_id for e in runtime.log.read(0, 10)] == [f"e{n}" for n in range(6)]
+
+
+def test_batches_go_to_workers_through_the_api_and_readyz_shows_them(workers_of) -> None:
+    from fastapi.testclient import TestClient
+
+    from attune.api.app import create_app
+
+    runtime, workers = workers_of(1, ingest={"worker_min_body_bytes": 0})
+    admin = runtime.keys.create(frozenset({"admin"}), name="test-admin")[1]
+    before = accepted_total()
+    with TestClient(create_app(runtime), headers={"Authorization": f"Bearer {admin}"}) as client:
+        answer = client.post("/v1/events?wait=true", content=body(view(0), view(1)),
+                             headers={"Content-Type": "application/json"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["accepted"] == 2
+        # wait=true: the consumers were woken and have the events.
+        assert client.get("/v1/users/ana/profile").json()["event_counts"] == {"view": 2}
+        ready = client.get("/readyz").json()
+        assert ready["ingest_workers"] == {"running": 1, "ready": True}
+    assert accepted_total() - before == 2
+
+
+def test_default_worker_count_is_one_per_core_and_none_on_one_core() -> None:
+    assert [default_worker_count(cpus) for cpus in (1, 2, 4, 16)] == [0, 2, 4, 4]
