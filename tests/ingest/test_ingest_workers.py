@@ -39,7 +39,7 @@ def workers_of(make_runtime: Callable[..., Runtime]) -> Iterator[Callable[..., t
     def factory(count: int = 2, **overrides) -> tuple[Runtime, IngestWorkers]:
         runtime = make_runtime(**overrides)
         workers = runtime.start_ingest_workers(count)
-        assert workers is not None and workers.wait_ready(), "the ingest workers did not start"
+        assert workers is not None and workers.wait_ready(every=True), "the ingest workers did not start"
         return runtime, workers
 
     yield factory
@@ -145,19 +145,26 @@ def test_people_erased_here_are_registered_afresh_by_a_worker(workers_of) -> Non
 def test_a_worker_that_dies_costs_its_batch_a_503_and_is_replaced(workers_of) -> None:
     runtime, workers = workers_of(2)
     assert workers.ingest_body(body(view(0))).accepted == 1
-    victim = workers.pids()[-1]  # the worker that did not take e0: next in line
-    os.kill(victim, signal.SIGKILL)
+    victims = workers.pids()
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
     time.sleep(0.2)
     with pytest.raises(Unavailable):
         workers.ingest_body(body(view(1)))
-    # The batch is sent again (as a client would): nothing is lost and nothing doubled.
-    assert workers.ingest_body(body(view(1))).accepted == 1
-    deadline = time.monotonic() + 60
-    while len(workers.pids()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(workers.pids()) == 2 and victim not in workers.pids()
-    for n in range(2, 6):  # both workers, the replacement included, take batches
+    # The client sends the batch again until it is taken (as Segment's SDKs do on a 503).
+    outcomes = []
+    for _ in range(5):
+        try:
+            outcomes.append(workers.ingest_body(body(view(1))).accepted)
+            break
+        except Unavailable:
+            outcomes.append("503")
+    assert outcomes[-1] == 1 and outcomes.count("503") <= 1  # only the other dead worker's turn
+    assert workers.wait_ready(every=True)
+    assert len(workers.pids()) == 2 and not set(victims) & set(workers.pids())
+    for n in range(2, 6):  # both replacements take batches
         assert workers.ingest_body(body(view(n))).accepted == 1
+    # Nothing acknowledged was lost, nothing was stored twice.
     assert [e.event.event_id for e in runtime.log.read(0, 10)] == [f"e{n}" for n in range(6)]
 
 

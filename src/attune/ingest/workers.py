@@ -40,6 +40,7 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
@@ -80,6 +81,7 @@ class _Worker:
     def __init__(self, process: Any, conn: Connection) -> None:
         self.process = process
         self.conn = conn
+        self.ready = False
 
 
 class IngestWorkers:
@@ -111,6 +113,9 @@ class IngestWorkers:
         self._background_checkpoints = background_checkpoints
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._ready = threading.Event()
+        #: Live workers that have started, under ``_started``.
+        self._ready_count = 0
+        self._started = threading.Condition()
         self._closed = False
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
@@ -122,9 +127,16 @@ class IngestWorkers:
         """True once at least one worker can take batches."""
         return self._ready.is_set()
 
-    def wait_ready(self, timeout: float = STARTUP_SECONDS) -> bool:
-        """Block until a worker is ready (tests, benchmarks); False on timeout."""
-        return self._ready.wait(timeout)
+    def wait_ready(self, timeout: float = STARTUP_SECONDS, *, every: bool = False) -> bool:
+        """Block until a worker (``every``: each worker) is ready; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._started:
+            while self._ready_count < (self.count if every else 1):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._started.wait(remaining)
+        return True
 
     def pids(self) -> list[int]:
         """Process ids of the live workers."""
@@ -208,6 +220,10 @@ class IngestWorkers:
                 if message[0] == "ready":
                     self._idle.put(worker)
                     self._ready.set()
+                    with self._started:
+                        worker.ready = True
+                        self._ready_count += 1
+                        self._started.notify_all()
                     return
         except (EOFError, OSError):
             pass
@@ -219,6 +235,10 @@ class IngestWorkers:
         with self._lock:
             if worker in self._workers:
                 self._workers.remove(worker)
+        with self._started:
+            if worker.ready:
+                worker.ready = False
+                self._ready_count -= 1
         with contextlib.suppress(OSError):
             worker.conn.close()
         if worker.process.is_alive():
