@@ -33,6 +33,25 @@ def test_sqlite_engine_uses_wal_and_the_chosen_sync_mode(tmp_path) -> None:
         engine.dispose()
 
 
+def test_the_wal_file_is_cut_back_to_its_limit_when_it_restarts(tmp_path) -> None:
+    path = tmp_path / "w.db"
+    engine = make_engine(f"sqlite:///{path}", wal_size_limit=64 * 1024)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x BLOB)"))
+            conn.execute(text("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) "
+                              "INSERT INTO t SELECT randomblob(4000) FROM n"))
+        wal = path.with_name("w.db-wal")
+        assert wal.stat().st_size > 1_000_000
+        with engine.begin() as conn:
+            conn.execute(text("PRAGMA wal_checkpoint(PASSIVE)"))
+        with engine.begin() as conn:  # the next write restarts the WAL and truncates the file
+            conn.execute(text("INSERT INTO t VALUES (x'00')"))
+        assert wal.stat().st_size <= 64 * 1024
+    finally:
+        engine.dispose()
+
+
 def test_unknown_sync_mode_is_a_config_error(tmp_path) -> None:
     with pytest.raises(ConfigError, match="sqlite_synchronous must be FULL, NORMAL or EXTRA, not 'OFF'"):
         make_engine(f"sqlite:///{tmp_path / 'a.db'}", sqlite_synchronous="OFF")
