@@ -44,6 +44,27 @@ def test_subject_keys_pseudonymize_and_display_raw_ids(make_runtime) -> None:
     assert SubjectKeys(keys.pseudonymizer, SubjectRegistry(runtime.engine, registry.person_keys)).display_id(key) == key[2:]
 
 
+def test_a_subject_another_process_registered_is_found_by_reading_not_written_again(make_runtime) -> None:
+    runtime = make_runtime()
+    ring = Keyring(master_keys={"m1": os.urandom(32)}, master_current="m1")
+    worker = SubjectRegistry(runtime.engine, PersonKeys(runtime.engine, ring))
+    serving = SubjectRegistry(runtime.engine, PersonKeys(runtime.engine, ring))
+    keys = SubjectKeys(Pseudonymizer({"p1": K1}, "p1"), worker)
+    kim, lea = keys.user("kim"), keys.user("lea")
+    worker.register([(kim, "kim")])
+    writes = []
+    real = serving.person_keys.load_or_create
+    serving.person_keys.load_or_create = lambda tx, subject_keys: writes.append(list(subject_keys)) or real(
+        tx, subject_keys
+    )
+    assert serving.register([(kim, "kim")]) == 1  # new to this process...
+    assert writes == []  # ...but registered already: no write transaction
+    assert serving.raw_id(kim) == "kim"
+    serving.register([(kim, "kim"), (lea, "lea")])
+    assert writes == [[lea]]  # only the subject nobody registered yet is written
+    assert worker.raw_id(lea) == "lea"
+
+
 def test_rotation_keeps_old_subjects_and_rekey_moves_them(make_runtime) -> None:
     runtime = make_runtime()
     ring = Keyring(master_keys={"m1": os.urandom(32)}, master_current="m1")

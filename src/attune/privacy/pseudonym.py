@@ -121,6 +121,14 @@ class SubjectRegistry:
             fresh = {key: raw for key, raw in pairs if key not in known}
         if not fresh:
             return 0
+        new_here = len(fresh)
+        if conn is None:
+            # Registered by another process (an ingest worker, an earlier run): one read finds
+            # them, where writing would take the write lock and an fsync per request.
+            for key in self._registered(list(fresh)):
+                self._remember(key, fresh.pop(key))
+            if not fresh:
+                return new_here
         now = time.time()
         # One transaction for the new people's data keys and their subject rows; data keys are
         # cached only once it has committed.
@@ -143,24 +151,24 @@ class SubjectRegistry:
             self._known.update(fresh)
             for _ in range(len(self._known) - self.cache_size):
                 self._known.popitem(last=False)
-        return len(fresh)
+        return new_here
 
     def existing(self, keys: list[str]) -> set[str]:
         """Which of ``keys`` are registered subjects."""
         with self._lock:
             hit = {k for k in keys if k in self._known}
         rest = [k for k in keys if k not in hit]
-        if rest:
-            with self.engine.connect() as conn:
-                hit |= set(
-                    conn.execute(
-                        select(subjects.c.subject_key).where(
-                            subjects.c.subject_key.in_(bindparam("keys", expanding=True))
-                        ),
-                        {"keys": rest},
-                    ).scalars()
-                )
-        return hit
+        return hit | self._registered(rest) if rest else hit
+
+    def _registered(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` have a row in ``subjects`` (read from the store, not the cache)."""
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    select(subjects.c.subject_key).where(subjects.c.subject_key.in_(bindparam("keys", expanding=True))),
+                    {"keys": keys},
+                ).scalars()
+            )
 
     def raw_id(self, key: str) -> str | None:
         """The raw id of subject ``key``; ``None`` when unknown or erased."""
