@@ -130,15 +130,18 @@ seconds = st.floats(min_value=0, max_value=100, allow_nan=False)
 
 
 @given(busy=st.booleans(), full=st.booleans(), took=seconds, since=seconds)
-def test_realtime_lane_rests_only_when_behind_under_load(
+def test_realtime_lane_spaces_its_steps_and_rests_only_under_load(
     busy: bool, full: bool, took: float, since: float
 ) -> None:
     pacing = Pacing()
     rest = pacing.rest(realtime=True, busy=busy, full=full, took=took, since_start=since)
     if busy and full:
         assert rest == min(pacing.realtime_rest_ratio * took, pacing.max_rest)
+    elif busy:
+        # Appends arriving, lane at the head: steps start realtime_interval apart.
+        assert rest == max(0.0, pacing.realtime_interval - since)
     else:
-        assert rest == 0.0
+        assert rest == 0.0  # a quiet spell: the next event is handled at once
 
 
 @given(busy=st.booleans(), full=st.booleans(), took=seconds, since=seconds)
@@ -373,3 +376,24 @@ def test_lanes_wait_briefly_for_requests_in_flight(runtime: Runtime) -> None:
     finally:
         pipeline.in_flight.leave()
         pipeline.stop()
+
+
+def test_a_consumer_with_its_own_flush_interval_is_flushed_on_it(runtime: Runtime) -> None:
+    often, rarely = Recorder("often", buffer=True), Recorder("rarely", buffer=True)
+    often.flush_seconds = 0.05  # type: ignore[attr-defined]
+    # The pipeline's own interval is far longer than the test: only "often" is flushed.
+    pipeline = Pipeline([often, rarely], runtime.log, runtime.engine, poll_seconds=0.02, flush_seconds=600.0)
+    assert pipeline.flush_interval(pipeline.runner("often")) == 0.05
+    assert pipeline.flush_interval(pipeline.runner("rarely")) == 600.0
+    pipeline.start()
+    try:
+        last = append(runtime, 3)
+        pipeline.notify()
+        deadline = time.monotonic() + 20
+        while often.seen != [1, 2, 3] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert often.seen == [1, 2, 3] and pipeline.runner("often").position == last
+        assert rarely.seen == [] and rarely.pending == [1, 2, 3]
+    finally:
+        pipeline.stop()  # flushes everyone on the way out
+    assert rarely.seen == [1, 2, 3]
