@@ -58,8 +58,11 @@ class FeaturesConsumer:
         category_refresh_seconds: float = 5.0,
         write_every_subjects: int = 20_000,
         after: str | None = None,
+        flush_seconds: float | None = None,
     ) -> None:
         self.keys = keys
+        #: How often the pipeline flushes this consumer (None: the pipeline's interval).
+        self.flush_seconds = flush_seconds
         #: Consumer whose identity links this one reads; it must have handled a batch first.
         self.after = after
         self.categories = ItemCategories(category_refresh_seconds)
@@ -92,6 +95,7 @@ class FeaturesConsumer:
             category_refresh_seconds=section.category_refresh_seconds,
             write_every_subjects=section.write_every_subjects,
             after="profiles",
+            flush_seconds=section.flush_seconds,
         )
 
     def add_listener(self, fn: Listener) -> None:
