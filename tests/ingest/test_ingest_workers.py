@@ -173,7 +173,7 @@ def test_batches_go_to_workers_through_the_api_and_readyz_shows_them(workers_of)
 
     from attune.api.app import create_app
 
-    runtime, workers = workers_of(1, ingest={"worker_min_body_bytes": 0})
+    runtime, workers = workers_of(1)  # every body goes to a worker by default, single events too
     admin = runtime.keys.create(frozenset({"admin"}), name="test-admin")[1]
     before = accepted_total()
     with TestClient(create_app(runtime), headers={"Authorization": f"Bearer {admin}"}) as client:

@@ -99,3 +99,36 @@ def test_engines_on_one_sqlite_file_share_a_gate_and_postgresql_is_open(tmp_path
     # The open gate never blocks, even when "held" twice by one thread.
     with open_gate.hold(urgent=False), open_gate.hold(urgent=True):
         pass
+
+
+def _hold_in_child(database: str, marker: str, release: str) -> None:
+    """In another process: hold the gate of ``database`` until ``release`` exists."""
+    import os
+    from pathlib import Path
+
+    gate = write_gate(create_engine(f"sqlite:///{database}"))
+    with gate.hold(urgent=True):
+        Path(marker).write_text("in")
+        while not os.path.exists(release):
+            time.sleep(0.01)
+        Path(marker).write_text("out")
+
+
+def test_writers_of_other_processes_wait_for_the_gate(tmp_path) -> None:
+    import multiprocessing
+
+    database, marker, release = tmp_path / "x.db", tmp_path / "marker", tmp_path / "release"
+    child = multiprocessing.get_context("spawn").Process(
+        target=_hold_in_child, args=(str(database), str(marker), str(release))
+    )
+    child.start()
+    try:
+        _wait_until(lambda: marker.exists(), timeout=60)
+        gate = write_gate(create_engine(f"sqlite:///{database}"))
+        threading.Timer(0.2, release.touch).start()
+        with gate.hold(urgent=True):
+            # Only once the other process has let go: it wrote "out" before releasing.
+            assert marker.read_text() == "out"
+    finally:
+        child.join(timeout=30)
+    assert child.exitcode == 0

@@ -1,4 +1,4 @@
-"""One writer at a time per SQLite database in this process, appends first.
+"""One writer at a time per SQLite database, appends first within a process.
 
 SQLite has a single write lock per database. When two connections of one process want it at
 once, the loser does not queue: it sleeps in SQLite's busy handler (1, 2, 5, 10, … 100 ms
@@ -7,28 +7,42 @@ waited up to tens of milliseconds after the lock was already free. A consumer tr
 that read first and wrote second could also fail outright (``SQLITE_BUSY_SNAPSHOT``) when an
 append committed in between. The gate makes this process's writers queue in Python instead,
 where the hand-over is immediate and appends (whose callers wait for the answer) go before
-consumers (who only fall behind a little and catch up).
+consumers (who only fall behind a little and catch up). Processes sharing the database (the
+serving process and its ingest workers) queue behind one another on a ``flock`` of a file
+beside it (``attune.db-gate``), which the kernel hands over as promptly.
 
 PostgreSQL locks rows, not the database: its gate lets everyone through.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 
 class WriteGate:
-    """A lock with two classes of waiters: urgent ones (appends) always go first."""
+    """A lock with two classes of waiters: urgent ones (appends) always go first.
 
-    def __init__(self) -> None:
+    With ``lock_path`` the holder also takes an exclusive ``flock`` on that file, so the
+    writers of *other* processes on the same database (ingest workers, see
+    :mod:`attune.ingest.workers`) queue in the kernel too, woken the moment the lock is free,
+    instead of polling in SQLite's busy handler. Priorities hold within a process only.
+    """
+
+    def __init__(self, lock_path: Path | None = None) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._held = False
         self._urgent_waiting = 0
         self._waiting = 0
+        self._fd: int | None = None
+        if lock_path is not None:
+            self._fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
 
     @property
     def waiting(self) -> int:
@@ -56,7 +70,13 @@ class WriteGate:
                     self._waiting -= 1
             self._held = True
         try:
-            yield
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)  # waits without the GIL
+            try:
+                yield
+            finally:
+                if self._fd is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             with self._cond:
                 self._held = False
@@ -86,5 +106,7 @@ def write_gate(engine: Engine) -> WriteGate:
         key = str(engine.url)
         gate = _gates.get(key)
         if gate is None:
-            gate = _gates[key] = WriteGate()
+            database = engine.url.database
+            on_disk = bool(database) and database != ":memory:" and not database.startswith("file:")
+            gate = _gates[key] = WriteGate(Path(f"{database}-gate") if on_disk else None)
         return gate
