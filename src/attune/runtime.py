@@ -65,7 +65,7 @@ class Runtime:
     privacy: Privacy
     #: Checkpoints the SQLite WAL in the background (``attune serve``), else None.
     checkpointer: WalCheckpointer | None = None
-    #: Processes that ingest large batches beside this one (``attune serve``), else None.
+    #: Processes that ingest event batches beside this one (``attune serve``), else None.
     ingest_workers: IngestWorkers | None = None
 
     @classmethod

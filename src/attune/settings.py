@@ -42,7 +42,7 @@ class IngestSettings(BaseModel):
         None,
         ge=0,
         description=(
-            "Processes that validate and append large batches beside the serving process "
+            "Processes that validate and append event batches beside the serving process "
             "(`attune serve`); unset: one per CPU core (at most 4; none on one core); "
             "0: all in the serving process."
         ),

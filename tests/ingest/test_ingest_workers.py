@@ -168,12 +168,18 @@ def test_a_worker_that_dies_costs_its_batch_a_503_and_is_replaced(workers_of) ->
     assert [e.event.event_id for e in runtime.log.read(0, 10)] == [f"e{n}" for n in range(6)]
 
 
-def test_batches_go_to_workers_through_the_api_and_readyz_shows_them(workers_of) -> None:
+def test_batches_go_to_workers_through_the_api_and_readyz_shows_them(workers_of, monkeypatch) -> None:
     from fastapi.testclient import TestClient
 
     from attune.api.app import create_app
+    from attune.api.routes import events as events_route
 
-    runtime, workers = workers_of(1)  # every body goes to a worker by default, single events too
+    runtime, _workers = workers_of(1)  # every body goes to a worker by default, single events too
+
+    def not_here(*_args) -> None:
+        raise AssertionError("ingested in the serving process")
+
+    monkeypatch.setattr(events_route, "ingest_events_body", not_here)  # the worker has its own copy
     admin = runtime.keys.create(frozenset({"admin"}), name="test-admin")[1]
     before = accepted_total()
     with TestClient(create_app(runtime), headers={"Authorization": f"Bearer {admin}"}) as client:

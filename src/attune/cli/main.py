@@ -47,7 +47,7 @@ def serve(
     ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM) of --ssl-certfile.")] = None,
     ingest_workers: Annotated[
         int | None,
-        typer.Option(min=0, help="Processes that ingest large batches beside the server "
+        typer.Option(min=0, help="Processes that ingest event batches beside the server "
                      "(default: one per CPU core, at most 4, none on one core; 0: none)."),
     ] = None,
 ) -> None:

@@ -33,7 +33,7 @@ def serve(
 ) -> None:
     """Run the server until interrupted (over TLS when given a certificate and its key).
 
-    ``ingest_workers``: processes that ingest large batches beside this one (default: the
+    ``ingest_workers``: processes that ingest event batches beside this one (default: the
     ``ingest.workers`` setting, else one per core: see ``default_worker_count``).
     """
     configure_logging(settings.log_level, settings.log_format)
@@ -67,7 +67,7 @@ def serve(
     # them oversubscribed the 2 cores (load 7.8, p99 4.3 s at concurrency 32 in
     # benchmarks/recommend_serving.py; 174 req/s instead of 53 with one BLAS thread).
     blas_limits = threadpool_limits(limits=1)  # noqa: F841 - the limit holds while it lives
-    # Large batches are validated and appended in processes of their own: this process's
+    # Event batches are validated and appended in processes of their own: this process's
     # interpreter runs one thread at a time (see attune/ingest/workers.py).
     if ingest_workers is None:
         ingest_workers = settings.ingest.workers

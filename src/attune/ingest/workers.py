@@ -1,9 +1,9 @@
-"""Ingest workers: large batches validated and appended in processes beside the serving one.
+"""Ingest workers: event batches validated and appended in processes beside the serving one.
 
 One Python process runs Python code on one core at a time. Checking, normalizing,
 pseudonymizing and appending a 1,000-event batch is tens of milliseconds of Python, so a
 serving process that also answers single events and runs the consumers tops out at one core
-of ingestion. ``attune serve`` therefore hands each large ``POST /v1/events`` body to one of a
+of ingestion. ``attune serve`` therefore hands each ``POST /v1/events`` body to one of a
 few worker processes, which do everything :func:`attune.ingest.body.ingest_events_body` does
 on their own interpreter and their own connection to the store, and answer with the report.
 The serving process keeps what must be one per installation:

@@ -35,8 +35,8 @@ async def post_events(
     """Ingest up to 1,000 events; good events are kept even when others are rejected."""
     runtime = request.app.state.runtime
     raw = await read_body(request, runtime.settings.ingest.max_body_bytes)
-    # Parsing a batch takes milliseconds: done in a worker thread (or a worker process, for
-    # large bodies) with the rest, it never holds up the event loop and the single events
+    # Parsing a batch takes milliseconds: done in an ingest worker process (or a thread, when
+    # there is none) with the rest, it never holds up the event loop and the requests
     # it serves meanwhile.
     report = await run_in_threadpool(_ingest_body, runtime, raw)
     if wait and report.last_offset:
@@ -45,7 +45,7 @@ async def post_events(
 
 
 def _ingest_body(runtime: Runtime, raw: bytes) -> IngestReport:
-    """Ingest a body in an ingest worker when it is large and one is ready, else here."""
+    """Ingest a body in an ingest worker when one is ready (and the body is large enough), else here."""
     workers = runtime.ingest_workers
     if workers is not None and len(raw) >= runtime.settings.ingest.worker_min_body_bytes:
         report = workers.ingest_body(raw)

@@ -41,7 +41,7 @@ class ReadyOut(BaseModel):
     log_head: int | None = None
     consumers: dict[str, ConsumerStateOut] | None = None
     ingest_workers: IngestWorkersOut | None = Field(
-        None, description="Processes ingesting large batches (absent when the server runs none)."
+        None, description="Processes ingesting event batches (absent when the server runs none)."
     )
     detail: str | None = Field(None, description="Why the service is not ready.")
 
