@@ -196,3 +196,19 @@ def test_batches_go_to_workers_through_the_api_and_readyz_shows_them(workers_of,
 
 def test_default_worker_count_is_one_per_core_and_none_on_one_core() -> None:
     assert [default_worker_count(cpus) for cpus in (1, 2, 4, 16)] == [0, 2, 4, 4]
+
+
+def test_stopping_leaves_no_worker_behind_whether_started_or_not(make_runtime) -> None:
+    runtime = make_runtime()
+    starting = runtime.start_ingest_workers(2)  # stopped at once: still importing
+    processes = [w.process for w in starting._workers]
+    runtime.stop_ingest_workers()
+    assert not any(p.is_alive() for p in processes)
+    started = runtime.start_ingest_workers(2)
+    assert started.wait_ready(every=True)
+    processes = [w.process for w in started._workers]
+    assert started.ingest_body(body(view(0))).accepted == 1
+    runtime.stop_ingest_workers()
+    assert not any(p.is_alive() for p in processes)
+    assert [p.exitcode for p in processes] == [0, 0]  # told to stop, not killed
+    assert runtime.ingest_workers is None

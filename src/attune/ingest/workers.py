@@ -159,17 +159,18 @@ class IngestWorkers:
             raise Unavailable("no ingest worker is available; send the batch again shortly") from None
         try:
             report = self._exchange(worker, raw)
-        except (EOFError, OSError, TimeoutError) as exc:
-            log.error("ingest worker %s failed on a batch (%s); starting another", worker.process.pid, exc)
+        except AttuneError:
+            self._idle.put(worker)
+            raise
+        except Exception as exc:  # noqa: BLE001 - a dead, hung or confused worker is replaced
+            log.error("ingest worker %s failed on a batch (%r); starting another", worker.process.pid, exc)
             self._retire(worker)
-            self._start_worker()
+            if not self._closed:
+                self._start_worker()
             raise Unavailable(
                 "an ingest worker stopped while handling this batch; send it again "
                 "(event ids make resending safe)"
             ) from None
-        except AttuneError:
-            self._idle.put(worker)
-            raise
         self._idle.put(worker)
         if report.accepted and self.on_append is not None:
             self.on_append()
@@ -217,7 +218,7 @@ class IngestWorkers:
         try:
             if worker.conn.poll(STARTUP_SECONDS):
                 message = worker.conn.recv()
-                if message[0] == "ready":
+                if message[0] == "ready" and not self._closed:
                     self._idle.put(worker)
                     self._ready.set()
                     with self._started:
@@ -227,8 +228,9 @@ class IngestWorkers:
                     return
         except (EOFError, OSError):
             pass
-        log.error("an ingest worker did not start (exit code %s); batches stay in the serving process",
-                  worker.process.exitcode)
+        if not self._closed:
+            log.error("an ingest worker did not start (exit code %s); batches stay in the serving process",
+                      worker.process.exitcode)
         self._retire(worker)
 
     def _retire(self, worker: _Worker) -> None:
@@ -246,15 +248,28 @@ class IngestWorkers:
         worker.process.join(timeout=5)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop every worker after its current batch."""
+        """Stop every worker after its current batch (those still busy after ``timeout`` are killed)."""
         self._closed = True
+        deadline = time.monotonic() + timeout
         with self._lock:
             workers = list(self._workers)
         for worker in workers:
+            if not worker.ready:  # still starting: nothing in flight
+                self._retire(worker)
+        workers = [w for w in workers if w.ready]
+        # Only idle workers are told to stop: a busy one's pipe belongs to its request until
+        # the answer (a stop message could cross a session query). No new request takes one.
+        stopped = 0
+        while stopped < len(workers) and time.monotonic() < deadline:
+            try:
+                worker = self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
             with contextlib.suppress(OSError):
                 worker.conn.send(("stop",))
+            stopped += 1
         for worker in workers:
-            worker.process.join(timeout=timeout)
+            worker.process.join(timeout=max(0.1, deadline - time.monotonic()))
             self._retire(worker)
 
 
@@ -346,13 +361,10 @@ def worker_main(settings: Settings, conn: Connection, changes: PrivacyChanges, b
     # collector, and young collections run rarely (a batch allocates tens of thousands).
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    conn.send(("ready", os.getpid()))
     try:
+        conn.send(("ready", os.getpid()))
         while True:
-            try:
-                message = conn.recv()
-            except EOFError:
-                break  # the serving process is gone
+            message = conn.recv()
             if message[0] != "ingest":
                 break
             if changes.erasures.value != erasures_seen:
@@ -369,5 +381,7 @@ def worker_main(settings: Settings, conn: Connection, changes: PrivacyChanges, b
                 conn.send(("error", "AttuneError", "the batch could not be ingested", [], list(calls)))
             else:
                 conn.send(("done", report, list(calls)))
+    except (EOFError, BrokenPipeError):
+        pass  # the serving process is gone (or stopped before we started): nothing to answer
     finally:
         engine.dispose()
