@@ -1,4 +1,5 @@
-"""The official Segment and RudderStack Python SDKs, unchanged, against a real Attune server.
+"""The official Segment and RudderStack Python SDKs, unchanged, against a real Attune server
+(ingesting in a worker process, as ``attune serve`` does).
 
 A real uvicorn server runs in a background thread on a free loopback port, over a
 runtime in a temporary data directory. Consumers do not run in the background: each
@@ -57,6 +58,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     runtime = Runtime.open(settings)
     _, write_key = runtime.keys.create(frozenset({"ingest"}), name="segment write key")
     _, read_key = runtime.keys.create(frozenset({"read"}), name="read only")
+    # As under `attune serve`: the SDKs' batches are ingested in a worker process.
+    workers = runtime.start_ingest_workers(1)
+    assert workers is not None and workers.wait_ready(), "the ingest worker did not start"
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -67,6 +67,15 @@ def test_a_worker_keeps_good_events_beside_bad_ones_and_counts_them_here(workers
     assert (again.accepted, again.duplicates, again.duplicate_indices) == (0, 2, [0, 1])
 
 
+def test_parsed_events_from_segments_endpoints_are_ingested_in_a_worker_with_their_source(workers_of) -> None:
+    runtime, workers = workers_of(1)
+    before = REGISTRY.get_sample_value("attune_events_accepted_total", {"source": "segment"}) or 0.0
+    report = workers.ingest_events([view(0), {"type": "view"}], source="segment", now=NOW)
+    assert (report.accepted, [r.index for r in report.rejected]) == (1, [1])
+    assert runtime.log.read(0, 1)[0].event.context["source"] == "segment"
+    assert REGISTRY.get_sample_value("attune_events_accepted_total", {"source": "segment"}) - before == 1
+
+
 def test_body_errors_from_a_worker_are_the_errors_of_in_process_ingestion(workers_of) -> None:
     runtime, workers = workers_of(1)
     cases = [

@@ -25,7 +25,7 @@ that request a 503 (resending is safe: event ids deduplicate) and is replaced.
 
 The protocol over each duplex pipe (pickled tuples):
 
-* serving -> worker: ``("ingest", body)``, ``("stop",)``
+* serving -> worker: ``("ingest", body)``, ``("events", events, source, now)``, ``("stop",)``
 * worker -> serving: ``("ready", pid)``; ``("sessions", [(person, ts), ...])``, answered with
   the list of session ids; ``("done", report, metric_calls)``;
   ``("error", error_class_name, message, errors, metric_calls)``.
@@ -151,6 +151,14 @@ class IngestWorkers:
         for the store's write lock). Raises the same errors as in-process ingestion, and
         :class:`Unavailable` when the worker died on this batch.
         """
+        return self._ingest(("ingest", raw))
+
+    def ingest_events(self, events: list[Any], *, source: str, now: float | None = None) -> IngestReport | None:
+        """Ingest already-parsed events (Segment's endpoints map their messages first) in a
+        worker, as ``IngestService.ingest(events, source=source, now=now)``; ``None`` while none is ready."""
+        return self._ingest(("events", events, source, now))
+
+    def _ingest(self, request: tuple[Any, ...]) -> IngestReport | None:
         if not self._ready.is_set() or self._closed:
             return None
         try:
@@ -158,7 +166,7 @@ class IngestWorkers:
         except queue.Empty:
             raise Unavailable("no ingest worker is available; send the batch again shortly") from None
         try:
-            report = self._exchange(worker, raw)
+            report = self._exchange(worker, request)
         except AttuneError:
             self._idle.put(worker)
             raise
@@ -176,9 +184,9 @@ class IngestWorkers:
             self.on_append()
         return report
 
-    def _exchange(self, worker: _Worker, raw: bytes) -> IngestReport:
+    def _exchange(self, worker: _Worker, request: tuple[Any, ...]) -> IngestReport:
         conn = worker.conn
-        conn.send(("ingest", raw))
+        conn.send(request)
         while True:
             if not conn.poll(ANSWER_SECONDS):
                 raise TimeoutError(f"no answer within {ANSWER_SECONDS:.0f} s")
@@ -365,7 +373,7 @@ def worker_main(settings: Settings, conn: Connection, changes: PrivacyChanges, b
         conn.send(("ready", os.getpid()))
         while True:
             message = conn.recv()
-            if message[0] != "ingest":
+            if message[0] not in ("ingest", "events"):
                 break
             if changes.erasures.value != erasures_seen:
                 erasures_seen = changes.erasures.value
@@ -373,7 +381,11 @@ def worker_main(settings: Settings, conn: Connection, changes: PrivacyChanges, b
                 privacy.person_keys.forget_all()
             calls.clear()
             try:
-                report = ingest_events_body(service, message[1])
+                if message[0] == "ingest":
+                    report = ingest_events_body(service, message[1])
+                else:
+                    _, events, source, now = message
+                    report = service.ingest(events, source=source, now=now)
             except AttuneError as exc:
                 conn.send(("error", type(exc).__name__, exc.message, exc.errors, list(calls)))
             except Exception:

@@ -22,6 +22,8 @@ from attune.api.problems import problem
 from attune.api.responses import JSONResponse
 from attune.errors import AttuneError, PayloadTooLarge, ValidationFailed
 from attune.events.segment_compat import map_messages, parse_sent_at, segment_errors
+from attune.ingest.service import IngestReport
+from attune.runtime import Runtime
 
 
 class SegmentRoute(APIRoute):
@@ -175,7 +177,7 @@ async def _ingest(
         batch_context=batch_context,
         message_type=message_type,
     )
-    report = await run_in_threadpool(runtime.ingest.ingest, mapped.events, source="segment", now=received_at)
+    report = await run_in_threadpool(_ingest_events, runtime, mapped.events, received_at)
     rejected = [{"index": index, "errors": errors} for index, errors in mapped.rejected]
     for rejection in report.rejected:
         rejected.append(
@@ -188,6 +190,16 @@ async def _ingest(
     return JSONResponse(
         {"success": True, "accepted": report.accepted, "duplicates": report.duplicates, "rejected": rejected}
     )
+
+
+def _ingest_events(runtime: Runtime, events: list[Any], received_at: float) -> IngestReport:
+    """Ingest mapped events in an ingest worker when one is ready, else here."""
+    workers = runtime.ingest_workers
+    if workers is not None:
+        report = workers.ingest_events(events, source="segment", now=received_at)
+        if report is not None:
+            return report
+    return runtime.ingest.ingest(events, source="segment", now=received_at)
 
 
 _SINGLE = {
