@@ -82,6 +82,10 @@ class _Worker:
         self.process = process
         self.conn = conn
         self.ready = False
+        #: Held while the worker is retired: two threads reaping one child race in waitpid,
+        #: and the loser saw a dead process as alive.
+        self.retiring = threading.Lock()
+        self.retired = False
 
 
 class IngestWorkers:
@@ -249,11 +253,15 @@ class IngestWorkers:
             if worker.ready:
                 worker.ready = False
                 self._ready_count -= 1
-        with contextlib.suppress(OSError):
-            worker.conn.close()
-        if worker.process.is_alive():
-            worker.process.kill()
-        worker.process.join(timeout=5)
+        with worker.retiring:  # a second caller returns once the first has reaped it
+            if worker.retired:
+                return
+            with contextlib.suppress(OSError):
+                worker.conn.close()
+            if worker.process.is_alive():
+                worker.process.kill()
+            worker.process.join(timeout=5)
+            worker.retired = True
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop every worker after its current batch (those still busy after ``timeout`` are killed)."""
