@@ -45,6 +45,14 @@ def workers_of(make_runtime: Callable[..., Runtime]) -> Iterator[Callable[..., t
     yield factory
 
 
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def accepted_total() -> float:
     return REGISTRY.get_sample_value("attune_events_accepted_total", {"source": "api"}) or 0.0
 
@@ -157,7 +165,10 @@ def test_a_worker_that_dies_costs_its_batch_a_503_and_is_replaced(workers_of) ->
     victims = workers.pids()
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
-    time.sleep(0.2)
+    for pid in victims:  # dead (a zombie until the pool reaps it), not merely signalled
+        deadline = time.monotonic() + 30
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
     with pytest.raises(Unavailable):
         workers.ingest_body(body(view(1)))
     # The client sends the batch again until it is taken (as Segment's SDKs do on a 503).
