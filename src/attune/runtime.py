@@ -21,6 +21,7 @@ from attune.consumers.popularity import PopularityConsumer
 from attune.consumers.profiles import ProfilesConsumer
 from attune.ingest.service import IngestService
 from attune.ingest.workers import IngestWorkers
+from attune.log.gate import write_gate
 from attune.log.sql import SqlEventLog
 from attune.privacy.changes import PrivacyChanges
 from attune.privacy.consent_view import ConsentView
@@ -85,7 +86,10 @@ class Runtime:
             upgrade(engine)
         checkpointer = None
         if background and engine.url.database:
-            checkpointer = WalCheckpointer(Path(engine.url.database))
+            gate = write_gate(engine)
+            checkpointer = WalCheckpointer(
+                Path(engine.url.database), hold_writers=lambda: gate.hold(urgent=False)
+            )
             checkpointer.start()
         subject_keys = SubjectKeys()
         # Before anything stores keys: with pseudonymization on it configures subject_keys in place.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from sqlalchemy import text
@@ -61,3 +64,38 @@ def test_runtime_runs_the_checkpointer_only_when_asked(tmp_path: Path) -> None:
     finally:
         plain.close()
         served.close()
+
+
+def test_a_large_wal_is_restarted_even_while_writes_never_pause(tmp_path: Path) -> None:
+    database = tmp_path / "busy.db"
+    engine = make_engine(f"sqlite:///{database}", wal_autocheckpoint=0, wal_size_limit=256 * 1024)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x BLOB)"))
+    held = []
+    checkpointer = WalCheckpointer(
+        database, restart_bytes=1024 * 1024, hold_writers=lambda: held.append(1) or nullcontext()
+    )
+    wal = database.with_name("busy.db-wal")
+    checkpoints = sqlite3.connect(database, timeout=30)
+    reader = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+    sizes = []
+    try:
+        for _ in range(12):
+            # As under load: a reader of an older snapshot is always there when a write starts
+            # (it ends ~50 ms later), so SQLite never starts the WAL over by itself.
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM t").fetchone()
+            ends = threading.Timer(0.05, reader.execute, args=("COMMIT",))
+            ends.start()
+            checkpointer.checkpoint(checkpoints)  # a RESTART waits for that reader
+            with engine.begin() as conn:  # ~800 KB
+                conn.execute(text("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) "
+                                  "INSERT INTO t SELECT randomblob(4000) FROM n"))
+            ends.join()
+            sizes.append(wal.stat().st_size)
+    finally:
+        reader.close()
+        checkpoints.close()
+        engine.dispose()
+    assert checkpointer.restarts >= 1 and len(held) == checkpointer.restarts  # under the writers' gate
+    assert sizes[-1] < 3 * 1024 * 1024  # without restarts: ~800 KB more each round (~10 MB)

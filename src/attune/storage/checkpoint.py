@@ -6,6 +6,15 @@ transaction, while every append waited at the write gate. ``attune serve`` switc
 automatic checkpoint off on its connections (``make_engine(..., wal_autocheckpoint=0)``)
 and runs :class:`WalCheckpointer` instead: ``PASSIVE`` checkpoints take no lock that writers
 wait for, and sqlite3 runs them without the GIL.
+
+PASSIVE alone never lets the WAL *file* shrink under steady traffic: SQLite restarts the WAL
+from its beginning only when a write starts after a checkpoint that copied every frame, and
+with writes every few milliseconds there is always a frame newer than the last checkpoint
+(1.7 GB after a 10-second burst and a minute of single events). So once the WAL file is past
+``restart_bytes`` the checkpointer follows its PASSIVE run with a RESTART one while holding
+the write gate: it copies the few frames written meanwhile, waits for readers of old
+snapshots, and the next write starts the WAL over (cut back to ``journal_size_limit``).
+Appends queue at the gate for those milliseconds instead of polling in SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -13,21 +22,38 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+#: WAL file size past which a checkpoint also restarts the WAL.
+RESTART_BYTES = 64 * 1024 * 1024
+
 
 class WalCheckpointer:
-    """Checkpoints one SQLite database's WAL every ``interval`` seconds (PASSIVE) until stopped."""
+    """Checkpoints one SQLite database's WAL every ``interval`` seconds (PASSIVE) until stopped,
+    restarting the WAL once its file is past ``restart_bytes`` (under ``hold_writers()``)."""
 
-    def __init__(self, database: Path, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        database: Path,
+        interval: float = 1.0,
+        *,
+        restart_bytes: int = RESTART_BYTES,
+        hold_writers: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> None:
         self.database = database
         self.interval = interval
+        self.restart_bytes = restart_bytes
+        self.hold_writers = hold_writers
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         #: Checkpoints run so far (for tests and metrics).
         self.runs = 0
+        #: Of which restarted the WAL.
+        self.restarts = 0
 
     def start(self) -> None:
         """Start the background thread."""
@@ -43,10 +69,21 @@ class WalCheckpointer:
             self._thread = None
 
     def checkpoint(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
-        """One PASSIVE checkpoint: (busy, frames in the WAL, frames copied to the database)."""
+        """One PASSIVE checkpoint (and a RESTART when the WAL file is large): (busy, frames in
+        the WAL, frames copied to the database) of the last one run."""
         busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.runs += 1
+        if self._wal_bytes() > self.restart_bytes:
+            with self.hold_writers():
+                busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            self.restarts += 1
         return busy, frames, copied
+
+    def _wal_bytes(self) -> int:
+        try:
+            return self.database.with_name(self.database.name + "-wal").stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def _run(self) -> None:
         conn = sqlite3.connect(self.database, timeout=30, check_same_thread=False)
