@@ -99,3 +99,32 @@ def test_a_large_wal_is_restarted_even_while_writes_never_pause(tmp_path: Path) 
         engine.dispose()
     assert checkpointer.restarts >= 1 and len(held) == checkpointer.restarts  # under the writers' gate
     assert sizes[-1] < 3 * 1024 * 1024  # without restarts: ~800 KB more each round (~10 MB)
+
+
+def test_a_restart_waits_only_briefly_for_a_long_reader(tmp_path: Path) -> None:
+    database = tmp_path / "long.db"
+    engine = make_engine(f"sqlite:///{database}", wal_autocheckpoint=0)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x BLOB)"))
+        conn.execute(text("INSERT INTO t VALUES (randomblob(100000))"))
+    reader = sqlite3.connect(database, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchone()  # holds its snapshot throughout
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (randomblob(100000))"))
+    checkpoints = sqlite3.connect(database, timeout=30)
+    waits = []  # the busy timeout in effect while writers are held
+    checkpointer = WalCheckpointer(
+        database, restart_bytes=0, restart_wait_ms=50,
+        hold_writers=lambda: waits.append(checkpoints.execute("PRAGMA busy_timeout").fetchone()[0]) or nullcontext(),
+    )
+    try:
+        busy, _frames, _copied = checkpointer.checkpoint(checkpoints)
+        assert busy == 1 and checkpointer.restarts == 1  # gave up on the reader...
+        assert waits == [50]  # ...after 50 ms, not the connection's 30 s
+        assert checkpoints.execute("PRAGMA busy_timeout").fetchone()[0] == 30000  # restored
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+        checkpoints.close()
+        engine.dispose()

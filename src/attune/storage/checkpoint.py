@@ -12,8 +12,9 @@ from its beginning only when a write starts after a checkpoint that copied every
 with writes every few milliseconds there is always a frame newer than the last checkpoint
 (1.7 GB after a 10-second burst and a minute of single events). So once the WAL file is past
 ``restart_bytes`` the checkpointer follows its PASSIVE run with a RESTART one while holding
-the write gate: it copies the few frames written meanwhile, waits for readers of old
-snapshots, and the next write starts the WAL over (cut back to ``journal_size_limit``).
+the write gate: it copies the few frames written meanwhile, waits (at most
+``restart_wait_ms``) for readers of old snapshots, and the next write starts the WAL over
+(cut back to ``journal_size_limit``).
 Appends queue at the gate for those milliseconds instead of polling in SQLite's busy handler.
 """
 
@@ -42,11 +43,13 @@ class WalCheckpointer:
         interval: float = 1.0,
         *,
         restart_bytes: int = RESTART_BYTES,
+        restart_wait_ms: float = 200,
         hold_writers: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self.database = database
         self.interval = interval
         self.restart_bytes = restart_bytes
+        self.restart_wait_ms = restart_wait_ms
         self.hold_writers = hold_writers
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -74,8 +77,14 @@ class WalCheckpointer:
         busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.runs += 1
         if self._wal_bytes() > self.restart_bytes:
-            with self.hold_writers():
-                busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            # Writers wait meanwhile: a long reader (a training run loading interactions) is
+            # waited for at most restart_wait_ms, then the restart is tried again next time.
+            conn.execute(f"PRAGMA busy_timeout = {int(self.restart_wait_ms)}")
+            try:
+                with self.hold_writers():
+                    busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            finally:
+                conn.execute("PRAGMA busy_timeout = 30000")
             self.restarts += 1
         return busy, frames, copied
 
