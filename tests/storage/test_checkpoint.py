@@ -8,7 +8,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from attune.runtime import Runtime
 from attune.settings import load_settings
@@ -34,12 +34,18 @@ def test_commits_do_not_checkpoint_when_switched_off(tmp_path: Path) -> None:
     assert _wal_frames_after_writes(manual, 1500) > _wal_frames_after_writes(auto, 1500)
 
 
-def test_the_checkpointer_copies_the_wal_into_the_database(tmp_path: Path) -> None:
-    database = tmp_path / "db.sqlite"
+def _store_with_a_row(database: Path) -> Engine:
+    """An engine over ``database`` (no automatic checkpoints) whose table ``t`` holds a 100 KB row."""
     engine = make_engine(f"sqlite:///{database}", wal_autocheckpoint=0)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE t (x BLOB)"))
         conn.execute(text("INSERT INTO t VALUES (randomblob(100000))"))
+    return engine
+
+
+def test_the_checkpointer_copies_the_wal_into_the_database(tmp_path: Path) -> None:
+    database = tmp_path / "db.sqlite"
+    _store_with_a_row(database)
     size_before = database.stat().st_size
     checkpointer = WalCheckpointer(database, interval=0.05)
     checkpointer.start()
@@ -103,10 +109,7 @@ def test_a_large_wal_is_restarted_even_while_writes_never_pause(tmp_path: Path) 
 
 def test_a_restart_waits_only_briefly_for_a_long_reader(tmp_path: Path) -> None:
     database = tmp_path / "long.db"
-    engine = make_engine(f"sqlite:///{database}", wal_autocheckpoint=0)
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE t (x BLOB)"))
-        conn.execute(text("INSERT INTO t VALUES (randomblob(100000))"))
+    engine = _store_with_a_row(database)
     reader = sqlite3.connect(database, isolation_level=None)
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM t").fetchone()  # holds its snapshot throughout

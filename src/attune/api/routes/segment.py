@@ -20,8 +20,9 @@ from attune.api.body import read_json
 from attune.api.models import RejectionOut
 from attune.api.problems import problem
 from attune.api.responses import JSONResponse
-from attune.errors import AttuneError, PayloadTooLarge, ValidationFailed
+from attune.errors import AttuneError, ValidationFailed
 from attune.events.segment_compat import map_messages, parse_sent_at, segment_errors
+from attune.ingest.body import batch_array
 from attune.ingest.service import IngestReport
 from attune.runtime import Runtime
 
@@ -115,17 +116,7 @@ async def post_batch(request: Request) -> JSONResponse:
     limits = request.app.state.runtime.settings.ingest
     received_at = time.time()
     body = await read_json(request, limits.max_body_bytes)
-    if not isinstance(body, dict) or "batch" not in body:
-        raise ValidationFailed(
-            'the body must be an object with a "batch" array', errors=["batch: is required"]
-        )
-    messages = body["batch"]
-    if not isinstance(messages, list):
-        raise ValidationFailed("batch must be an array", errors=["batch: must be an array"])
-    if len(messages) > limits.max_batch_events:
-        raise PayloadTooLarge(
-            f"{len(messages)} messages in one batch; the limit is {limits.max_batch_events}"
-        )
+    messages = batch_array(body, "batch", limits.max_batch_events, unit="messages", per="batch")
     batch_context = body.get("context")
     if batch_context is not None and not isinstance(batch_context, dict):
         raise ValidationFailed("context must be an object", errors=["context: must be an object"])
