@@ -20,6 +20,15 @@ Phases, per backend:
               write out what the burst changed.
   5. memory:  the server's resident set (VmRSS) and its peak (VmHWM) from /proc.
 
+During each latency phase (1 and 4, not the batch phase) a disk flush probe runs in this
+process: every 20 ms it overwrites 600 bytes of a preallocated 4 MiB file in the server's data
+directory and times ``fdatasync``. The server fsyncs each commit before it acknowledges an
+event, so a flush stall of the disk delays every request that arrives during it; the probe's
+p50 / p99 / max and its stall time (the sum of each flush's excess over 10 ms, and how many
+flushes exceeded it) show that floor beside the latency figures, which no server code can
+lower. (For ``--backend postgresql`` the probe's file is in the benchmark's temp directory,
+not in PostgreSQL's own data directory.)
+
 While appends arrive, ``attune serve`` lets its consumers fall behind (they share the
 process and its GIL with ingest) and catch up afterwards; the lag at the end of the batch
 phase and the catch-up time say how far behind they were. The machine's load average is
@@ -48,6 +57,7 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _diskprobe import DiskFlushProbe
 from _openloop import OpenLoopResult, open_loop, request_bytes
 from _server import BenchServer
 
@@ -204,12 +214,20 @@ def run_latency(url: str, key: str, rate: float, seconds: float, seed: int) -> O
 
 def _latency_phase(
     server: BenchServer, args: argparse.Namespace, backend: str, name: str, seed: int
-) -> tuple[OpenLoopResult, float]:
-    """One single-event latency phase; its result and the server CPU seconds it took."""
+) -> tuple[OpenLoopResult, float, dict]:
+    """One single-event latency phase: its result, the server CPU seconds it took, and the
+    :class:`DiskFlushProbe` summary of the disk's flush latency meanwhile."""
     print(f"[{backend}] {name}: {args.rate:.0f} req/s for {args.latency_seconds:.0f}s…", file=sys.stderr)
-    cpu_before = server.cpu_seconds()
-    result = run_latency(server.url, server.key, args.rate, args.latency_seconds, seed=seed)
-    return result, server.cpu_seconds() - cpu_before
+    with DiskFlushProbe(server.data_dir) as probe:
+        cpu_before = server.cpu_seconds()
+        result = run_latency(server.url, server.key, args.rate, args.latency_seconds, seed=seed)
+        cpu = server.cpu_seconds() - cpu_before
+    return result, cpu, probe.summary()
+
+
+def disk_figures(prefix: str, summary: dict) -> dict:
+    """A :meth:`DiskFlushProbe.summary` as result keys ``{prefix}_disk_…``."""
+    return {f"{prefix}_disk_{name}": value for name, value in summary.items()}
 
 
 def readyz(url: str) -> dict:
@@ -268,7 +286,7 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
             wait_caught_up(server.url, args.catchup_timeout)
         # Settled: the consumers' periodic flush of what the warm-up changed has run.
         time.sleep(args.settle)
-        steady, steady_cpu = _latency_phase(server, args, backend, "steady latency", seed=4)
+        steady, steady_cpu, steady_disk = _latency_phase(server, args, backend, "steady latency", seed=4)
         print(
             f"[{backend}] batch phase: {args.seconds:.0f}s, {args.connections} connections…", file=sys.stderr
         )
@@ -278,7 +296,9 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
         lag_at_end = max_lag(readyz(server.url))
         memory_after_batch = server.memory()
         catchup_seconds, head = wait_caught_up(server.url, args.catchup_timeout)
-        latency, latency_cpu = _latency_phase(server, args, backend, "latency after the burst", seed=2)
+        latency, latency_cpu, latency_disk = _latency_phase(
+            server, args, backend, "latency after the burst", seed=2
+        )
         latency_catchup, head = wait_caught_up(server.url, args.catchup_timeout)
         memory = server.memory()
     return {
@@ -306,6 +326,7 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
         "steady_p95_ms": pct(steady.latencies, 0.95),
         "steady_p99_ms": pct(steady.latencies, 0.99),
         "steady_max_ms": max(steady.latencies, default=float("nan")) * 1000,
+        **disk_figures("steady", steady_disk),
         "catchup_seconds": catchup_seconds,
         "single_sent": latency.sent,
         "single_ok": latency.ok,
@@ -316,6 +337,7 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
         "single_max_ms": max(latency.latencies, default=float("nan")) * 1000,
         "single_mean_ms": statistics.fmean(latency.latencies) * 1000 if latency.latencies else float("nan"),
         "client_send_lag_p99_ms": pct(latency.send_lag, 0.99),
+        **disk_figures("single", latency_disk),
         "single_catchup_seconds": latency_catchup,
         "single_error_samples": latency.error_samples[:3] + steady.error_samples[:3],
         "rss_after_batch_mib": memory_after_batch["VmRSS"] / 2**20,
@@ -340,6 +362,8 @@ ROWS = [
     ("steady single-event POST max (ms)", "steady_max_ms", "{:.2f}"),
     ("  steady sent / ok / errors", None, None),
     ("  server CPU per request (ms)", "steady_server_cpu_ms", "{:.2f}"),
+    ("  disk fdatasync p50 / p99 / max (ms)", "steady", None),
+    ("  disk stall time over 10 ms (ms / flushes)", "steady", None),
     ("after-burst single-event POST p50 (ms)", "single_p50_ms", "{:.2f}"),
     ("after-burst single-event POST p95 (ms)", "single_p95_ms", "{:.2f}"),
     ("after-burst single-event POST p99 (ms)", "single_p99_ms", "{:.2f}"),
@@ -347,6 +371,8 @@ ROWS = [
     ("  sent / ok / errors", None, None),
     ("  client send lag p99 (ms)", "client_send_lag_p99_ms", "{:.2f}"),
     ("  server CPU per request (ms)", "single_server_cpu_ms", "{:.2f}"),
+    ("  disk fdatasync p50 / p99 / max (ms)", "single", None),
+    ("  disk stall time over 10 ms (ms / flushes)", "single", None),
     ("server RSS after batch (MiB, with workers)", "rss_after_batch_mib", "{:.0f}"),
     ("server RSS at end (MiB)", "rss_end_mib", "{:.0f}"),
     ("server peak RSS (MiB, sum of peaks)", "rss_peak_mib", "{:.0f}"),
@@ -355,9 +381,14 @@ ROWS = [
 
 
 def cell(result: dict, label: str, key: str | None, fmt: str | None) -> str:
-    """One table cell."""
+    """One table cell (for a disk probe row, ``key`` is the phase's key prefix)."""
     if key is not None and fmt is not None:
         return fmt.format(result[key])
+    if key is not None and label.strip().startswith("disk fdatasync"):
+        p50, p99, top = (result[f"{key}_disk_{q}_ms"] for q in ("p50", "p99", "max"))
+        return f"{p50:.2f} / {p99:.2f} / {top:.1f}"
+    if key is not None and label.strip().startswith("disk stall"):
+        return f"{result[f'{key}_disk_stall_ms']:.0f} / {result[f'{key}_disk_stalls']}"
     if label.strip().startswith("requests"):
         return f"{result['batch_requests']:,} / {result['batch_accepted']:,}"
     if label.strip().startswith("duplicates"):

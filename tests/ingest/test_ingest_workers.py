@@ -8,11 +8,12 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import orjson
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from attune.errors import BadRequest, PayloadTooLarge, Unavailable, ValidationFailed
 from attune.ingest.workers import IngestWorkers, default_worker_count
@@ -157,6 +158,58 @@ def test_people_erased_here_are_registered_afresh_by_a_worker(workers_of) -> Non
         assert conn.execute(select(func.count()).select_from(subjects)).scalar_one() == 1
     # ...under a new data key that this process can open.
     assert runtime.privacy.registry.raw_id(runtime.subject_keys.user("kim")) == "kim"
+
+
+def _coalesced(size: int) -> float:
+    """How many worker messages so far carried at most ``size`` requests."""
+    return REGISTRY.get_sample_value("attune_ingest_worker_requests_bucket", {"le": f"{size:.1f}"}) or 0.0
+
+
+@contextmanager
+def appends_held(runtime: Runtime) -> Iterator[None]:
+    """Every append waits until the block ends (as behind a stalled disk flush)."""
+    if runtime.engine.dialect.name == "postgresql":
+        from attune.log.sql import _PG_APPEND_LOCK
+
+        with runtime.engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_APPEND_LOCK})
+            yield
+    else:
+        from attune.log.gate import write_gate
+
+        with write_gate(runtime.engine).hold(urgent=True):
+            yield
+
+
+def test_requests_waiting_for_a_busy_worker_travel_together_and_each_gets_its_own_answer(workers_of) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    runtime, workers = workers_of(1)
+    singles, up_to_4 = _coalesced(1), _coalesced(4)
+    requests = [body(view(0)), body(view(1), {"type": "view"}), b"{not json", body(view(2), view(0)),
+                body(*[view(n) for n in range(3, 6)])]
+    with ThreadPoolExecutor(len(requests)) as pool:
+        # The first request occupies the worker, whose append waits; the others queue for it.
+        with appends_held(runtime):
+            first = pool.submit(workers.ingest_body, requests[0])
+            time.sleep(0.5)
+            rest = [pool.submit(workers.ingest_body, raw) for raw in requests[1:]]
+            time.sleep(0.5)
+            assert not first.done() and not any(f.done() for f in rest)
+        assert first.result(timeout=30).accepted == 1
+        reports = []
+        for future in rest:
+            try:
+                reports.append(future.result(timeout=30))
+            except BadRequest as exc:
+                reports.append(exc)
+    # The first went alone; the four that waited went in one message, answered each in turn.
+    assert (_coalesced(1) - singles, _coalesced(4) - up_to_4) == (1, 2)
+    assert (reports[0].accepted, [r.index for r in reports[0].rejected]) == (1, [1])
+    assert isinstance(reports[1], BadRequest)
+    assert (reports[2].accepted, reports[2].duplicate_indices) == (1, [1])  # e0 came first
+    assert reports[3].accepted == 3
+    assert sorted(e.event.event_id for e in runtime.log.read(0, 10)) == [f"e{n}" for n in range(6)]
 
 
 def test_a_worker_that_dies_costs_its_batch_a_503_and_is_replaced(workers_of) -> None:

@@ -14,6 +14,11 @@ APPEND_SECONDS = Histogram(
     "Time to append one batch durably.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+INGEST_WORKER_REQUESTS = Histogram(
+    "attune_ingest_worker_requests",
+    "Requests an ingest worker took in one message (those that waited while every worker was busy travel together).",
+    buckets=(1, 2, 4, 8, 16, 32),
+)
 REQUEST_SECONDS = Histogram(
     "attune_http_request_seconds",
     "HTTP request latency by route.",
