@@ -201,6 +201,54 @@ def test_paced_pipeline_serves_realtime_at_once_and_batches_the_bulk_lane(runtim
     assert pipeline.runner("bulk").position == first
 
 
+@given(busy=st.booleans(), per_event=st.floats(min_value=0, max_value=1, allow_nan=False))
+def test_while_appends_arrive_a_realtime_step_is_cut_to_what_fits_in_busy_step(busy: bool, per_event: float) -> None:
+    pacing = Pacing(realtime_batch=1000, busy_step=0.004, busy_min_batch=10, bulk_batch=5000)
+    size = pacing.batch(realtime=True, busy=busy, seconds_per_event=per_event)
+    assert pacing.busy_min_batch <= size <= pacing.realtime_batch
+    if not busy or per_event == 0:
+        assert size == pacing.realtime_batch  # nobody waits (or no cost known yet): full batches
+    else:
+        if size > pacing.busy_min_batch:  # the most that fits in busy_step
+            assert size * per_event <= pacing.busy_step
+        if size < pacing.realtime_batch:
+            assert (size + 1) * per_event > pacing.busy_step or size == pacing.busy_min_batch
+        if per_event * 500 >= pacing.busy_step:
+            assert size <= 500
+    assert pacing.batch(realtime=False, busy=busy, seconds_per_event=per_event) == pacing.bulk_batch
+
+
+class SlowRecorder(Recorder):
+    """A realtime consumer that takes 1 ms per event and remembers its batch sizes."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.sizes: list[int] = []
+
+    def handle(self, batch: list[LoggedEvent], conn: Connection) -> int | None:
+        self.sizes.append(len(batch))
+        time.sleep(0.001 * len(batch))
+        return super().handle(batch, conn)
+
+
+def test_a_lane_catching_up_while_appends_arrive_holds_each_transaction_briefly(runtime: Runtime) -> None:
+    slow = SlowRecorder("slow")
+    pacing = Pacing(realtime_batch=100, busy_step=0.01, busy_min_batch=2, realtime_rest_ratio=0.0)
+    pipeline = Pipeline([slow], runtime.log, runtime.engine, poll_seconds=0.05, pacing=pacing)
+    last = append(runtime, 300, prefix="backlog-")
+    pipeline.start()
+    try:
+        while pipeline.runner("slow").cursor < last:  # appends keep arriving meanwhile
+            pipeline.notify()
+            time.sleep(0.005)
+    finally:
+        pipeline.stop()
+    assert slow.seen == list(range(1, last + 1))
+    # The first step knows no cost yet and reads a full batch; then steps of ~10 ms (10 events).
+    assert slow.sizes[0] == 100
+    assert 2 <= max(slow.sizes[1:]) <= 12, slow.sizes
+
+
 def test_lanes_without_pacing_use_the_pipeline_batch(runtime: Runtime) -> None:
     pipeline = Pipeline([Recorder("rt"), BulkRecorder("bulk")], runtime.log, runtime.engine, batch_size=7)
     assert [pipeline.lane_batch(lane) for lane in pipeline.lanes] == [7, 7]

@@ -34,6 +34,10 @@ class Pacing:
       after a quiet spell is still handled at once. When it is behind by a full batch *and*
       appends are arriving it rests, ``realtime_rest_ratio`` times as long as its last step
       took: at that point it cannot keep up anyway, and resting gives the appends the CPU.
+      While appends arrive its batches are also cut to what it handled in ``busy_step``
+      seconds in its last steps (never fewer than ``busy_min_batch`` events): a step holds
+      the store's write lock from start to commit, and catching up 1,000 events at a time
+      held every append waiting behind it for 100–360 ms.
     * a **bulk lane** (the lake) collects events for at least ``bulk_interval`` seconds
       between steps while it is at the head of the log, so a stream of small requests is
       handled in large batches (one Parquet file, not hundreds), and while appends are
@@ -48,6 +52,8 @@ class Pacing:
 
     realtime_batch: int = 1000
     realtime_interval: float = 0.01
+    busy_step: float = 0.004
+    busy_min_batch: int = 10
     bulk_batch: int = 5000
     bulk_interval: float = 1.0
     busy_window: float = 1.0
@@ -71,6 +77,15 @@ class Pacing:
         if not realtime and not full:
             rest = max(rest, self.bulk_interval - since_start)
         return max(rest, 0.0)
+
+    def batch(self, *, realtime: bool, busy: bool, seconds_per_event: float) -> int:
+        """Events the next step of a lane reads, given its recent cost per event."""
+        if not realtime:
+            return self.bulk_batch
+        if not busy or seconds_per_event <= 0:
+            return self.realtime_batch
+        fits = self.busy_step / seconds_per_event
+        return max(self.busy_min_batch, min(self.realtime_batch, int(min(fits, self.realtime_batch))))
 
 
 class _Lane:
@@ -132,11 +147,11 @@ class Pipeline:
                 return runner
         raise KeyError(name)
 
-    def lane_batch(self, lane: _Lane) -> int:
+    def lane_batch(self, lane: _Lane, *, busy: bool = False, seconds_per_event: float = 0.0) -> int:
         """Events per read (and per consumer transaction) in ``lane``."""
         if self.pacing is None:
             return self.batch_size
-        return self.pacing.realtime_batch if lane.realtime else self.pacing.bulk_batch
+        return self.pacing.batch(realtime=lane.realtime, busy=busy, seconds_per_event=seconds_per_event)
 
     # -- background mode -------------------------------------------------
     def start(self) -> None:
@@ -178,14 +193,17 @@ class Pipeline:
         backoff = {id(r): 0.1 for r in lane.runners}
         next_flush = {id(r): time.monotonic() + self.flush_interval(r) for r in lane.runners}
         last_start, last_took, full = float("-inf"), 0.0, False
+        #: Seconds per event of recent steps (a moving average), for the batch size while busy.
+        per_event = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
             active = [r for r in lane.runners if retry_at[id(r)] <= now]
             handled = 0
+            busy = self.pacing is not None and now - self.last_append < self.pacing.busy_window
             if active and self.pacing is not None:
                 rest = self.pacing.rest(
                     realtime=lane.realtime,
-                    busy=now - self.last_append < self.pacing.busy_window,
+                    busy=busy,
                     full=full,
                     took=last_took,
                     since_start=now - last_start,
@@ -196,7 +214,7 @@ class Pipeline:
                     self.in_flight.wait_quiet(self.pacing.defer_to_requests)
             if active:
                 started = time.monotonic()
-                limit = self.lane_batch(lane)
+                limit = self.lane_batch(lane, busy=busy, seconds_per_event=per_event)
                 try:
                     batch = self.log.read(min(r.cursor for r in active), limit)
                 except Exception:
@@ -222,6 +240,11 @@ class Pipeline:
                     backoff[id(runner)] = min(delay * 2, 30.0)
                 if batch:
                     last_start, last_took, full = started, time.monotonic() - started, len(batch) >= limit
+                    # Only full batches measure the cost per event: a step's fixed cost would
+                    # make a batch of two look expensive.
+                    if full:
+                        cost = last_took / len(batch)
+                        per_event = cost if per_event == 0.0 else 0.5 * per_event + 0.5 * cost
             if handled:
                 with self._changed:
                     self._changed.notify_all()

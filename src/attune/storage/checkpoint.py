@@ -13,8 +13,11 @@ with writes every few milliseconds there is always a frame newer than the last c
 (1.7 GB after a 10-second burst and a minute of single events). So once the WAL file is past
 ``restart_bytes`` the checkpointer follows its PASSIVE run with a RESTART one while holding
 the write gate: it copies the few frames written meanwhile, waits (at most
-``restart_wait_ms``) for readers of old snapshots, and the next write starts the WAL over
-(cut back to ``journal_size_limit``).
+``restart_wait_ms``, 20 by default) for readers of old snapshots, and the next write
+starts the WAL over (cut back to ``journal_size_limit``). The wait is short because appends
+wait with it: right after a burst, a restart that waited 200 ms for the consumers' reads
+held every single-event append for 180 ms; a restart that gives up is tried again a
+second later, when the readers are likely elsewhere.
 Appends queue at the gate for those milliseconds instead of polling in SQLite's busy handler.
 """
 
@@ -43,7 +46,7 @@ class WalCheckpointer:
         interval: float = 1.0,
         *,
         restart_bytes: int = RESTART_BYTES,
-        restart_wait_ms: float = 200,
+        restart_wait_ms: float = 20,
         hold_writers: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self.database = database
