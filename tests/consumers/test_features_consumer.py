@@ -185,3 +185,27 @@ def test_a_person_erased_between_prepare_and_flush_is_not_written_back(runtime: 
     with runtime.engine.connect() as conn:
         keys = set(conn.execute(select(feature_state.c.subject_key)).scalars())
     assert keys == {"u:u2"}
+
+
+def test_a_flush_pauses_between_pieces_of_serialization_and_writes_everyone(runtime: Runtime) -> None:
+    from attune.consumers import features as features_module
+
+    people = 2 * features_module._PAUSE_EVERY + 5
+    runtime.ingest.ingest([ev(n, user_id=f"u{n}") for n in range(people)])
+    runtime.pipeline.runner("profiles").drain()
+    features_runner = runtime.pipeline.runner("features")
+    features_runner.drain()
+    features = consumer(runtime)
+    runtime.ingest.ingest([ev(people + n, user_id=f"u{n}") for n in range(people)])
+    runtime.pipeline.runner("profiles").drain()
+    while features_runner.step():
+        pass
+    serialized_at_pauses: list[int] = []
+    features_runner.pause = lambda: serialized_at_pauses.append(len(features._prepared))
+    features_runner.flush()
+    # Three pieces of at most _PAUSE_EVERY people, a pause after each; then all were written.
+    assert serialized_at_pauses == [features_module._PAUSE_EVERY, 2 * features_module._PAUSE_EVERY, people]
+    with runtime.engine.connect() as conn:
+        states = dict(conn.execute(select(feature_state.c.subject_key, feature_state.c.state)).all())
+    assert len(states) == people
+    assert all(states[key] == features.store.dump(key) for key in states)

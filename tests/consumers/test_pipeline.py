@@ -445,3 +445,38 @@ def test_a_consumer_with_its_own_flush_interval_is_flushed_on_it(runtime: Runtim
     finally:
         pipeline.stop()  # flushes everyone on the way out
     assert rarely.seen == [1, 2, 3]
+
+
+def test_a_breather_rests_after_each_stretch_of_work_only_while_busy() -> None:
+    from attune.consumers.pipeline import Breather
+
+    now = [0.0]
+    slept: list[float] = []
+    busy = [True]
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    breathe = Breather(lambda: busy[0], work=0.005, rest=0.003, clock=lambda: now[0], sleep=sleep)
+    for _ in range(10):  # 1 ms of work between calls: a rest after every 5 ms of it
+        now[0] += 0.001
+        breathe()
+    assert slept == [0.003, 0.003]
+    busy[0] = False
+    for _ in range(10):
+        now[0] += 0.001
+        breathe()
+    assert slept == [0.003, 0.003]  # nobody waits: no rest
+
+
+def test_a_paced_pipeline_gives_each_runner_a_breather_and_an_unpaced_one_none(runtime: Runtime) -> None:
+    from attune.consumers.pipeline import Breather
+
+    pipeline = Pipeline([Recorder("rt")], runtime.log, runtime.engine)
+    assert pipeline.runner("rt").pause is None
+    pipeline.pacing = Pacing()
+    assert isinstance(pipeline.runner("rt").pause, Breather)
+    assert not pipeline.busy()
+    pipeline.notify()
+    assert pipeline.busy()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -69,6 +69,10 @@ class ConsumerRunner:
         self.cursor = self.position
         self.failures = 0
         self.gate = write_gate(engine)
+        #: Called now and then during long work outside transactions (serializing state
+        #: for a flush); :class:`attune.consumers.pipeline.Pipeline` sets it when paced, to
+        #: rest while requests arrive.
+        self.pause: Callable[[], None] | None = None
         self.transactional = bool(getattr(consumer, "transactional", True))
         self.shares_transaction = self.transactional and bool(getattr(consumer, "shares_transaction", True))
 
@@ -120,13 +124,13 @@ class ConsumerRunner:
     def flush(self) -> None:
         """Ask the consumer to make buffered work durable and commit the position.
 
-        A consumer may offer ``prepare_flush()``: work that needs no database (serializing
-        its state), run first, outside the transaction, so appends do not wait behind it
-        at the write gate.
+        A consumer may offer ``prepare_flush(pause)``: work that needs no database
+        (serializing its state), run first, outside the transaction, so appends do not wait
+        behind it at the write gate; it calls ``pause()`` between pieces of that work.
         """
         prepare = getattr(self.consumer, "prepare_flush", None)
         if prepare is not None:
-            prepare()
+            prepare(self.pause or _no_pause)
         if self.transactional:
             with self.transaction() as conn:
                 durable = self.consumer.flush(conn)
@@ -184,6 +188,10 @@ class ConsumerRunner:
             with self.transaction() as conn:
                 set_position(conn, self.consumer.name, durable)
             self._committed(durable)
+
+
+def _no_pause() -> None:
+    """A pause that does not pause (unpaced pipelines, ``attune replay``)."""
 
 
 def _offset(logged: LoggedEvent) -> int:

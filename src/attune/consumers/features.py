@@ -266,17 +266,28 @@ class FeaturesConsumer:
             listener(keys, now)
         self._unnotified.clear()
 
-    def prepare_flush(self) -> None:
+    def prepare_flush(self, pause: Callable[[], None] | None = None) -> None:
         """Serialize the changed people now, before the flush transaction opens.
 
         The runner calls this outside its transaction (and the write gate), so appends do
         not wait while a few thousand people are serialized; :meth:`flush` then only writes.
         Events are applied on the same thread as flushes, so nothing changes in between.
+        ``pause()`` is called every ``_PAUSE_EVERY`` people, without the store's lock: after
+        a burst tens of thousands of people changed, and serializing them in one go (half a
+        second of Python) kept the serving process's event loop from its requests.
         """
-        with self.store.lock:
-            for key in self._dirty:
-                self._prepared[key] = self.store.dump(key)
-            self._dirty = set()
+        dirty = list(self._dirty)
+        self._dirty = set()
+        for start in range(0, len(dirty), _PAUSE_EVERY):
+            try:
+                with self.store.lock:
+                    for key in dirty[start : start + _PAUSE_EVERY]:
+                        self._prepared[key] = self.store.dump(key)
+            except BaseException:
+                self._dirty.update(key for key in dirty[start:] if key not in self._prepared)
+                raise
+            if pause is not None:
+                pause()
 
     def _write(self, conn: Connection) -> int:
         if self._inflight is not None and get_position(conn, self.name) < self._inflight[0]:
@@ -312,6 +323,10 @@ class FeaturesConsumer:
         self._inflight = (applied, written)
         self._durable = applied
         return applied
+
+
+#: People serialized between two calls of a flush's ``pause`` (about 5 ms of work).
+_PAUSE_EVERY = 100
 
 
 class FeaturesWaiting(RuntimeError):

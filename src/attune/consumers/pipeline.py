@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -88,6 +88,42 @@ class Pacing:
         return max(self.busy_min_batch, min(self.realtime_batch, int(min(fits, self.realtime_batch))))
 
 
+class Breather:
+    """Rests a consumer's long stretch of Python work while requests are arriving.
+
+    A thread of Python holds the interpreter while it runs; the serving process's event
+    loop then gets it back only every few switch intervals, per step of every request.
+    Called between pieces of such work, a breather sleeps ``rest`` seconds once ``work``
+    seconds have passed since the last rest, but only while ``busy()`` says appends are
+    arriving, so nothing slows down when nobody waits.
+    """
+
+    def __init__(
+        self,
+        busy: Callable[[], bool],
+        *,
+        work: float = 0.005,
+        rest: float = 0.005,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.busy = busy
+        self.work = work
+        self.rest = rest
+        self._clock = clock
+        self._sleep = sleep
+        self._since = clock()
+
+    def __call__(self) -> None:
+        """A point where the work may rest."""
+        now = self._clock()
+        if now - self._since < self.work:
+            return
+        if self.busy():
+            self._sleep(self.rest)
+        self._since = self._clock()
+
+
 class _Lane:
     """Consumers that share one thread and one read of each batch."""
 
@@ -128,7 +164,6 @@ class Pipeline:
         self.poll_seconds = poll_seconds
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
-        self.pacing = pacing
         realtime = [r for r in self.runners if r.consumer.realtime]
         bulk = [r for r in self.runners if not r.consumer.realtime]
         self.lanes = [_Lane(group, flag) for group, flag in ((realtime, True), (bulk, False)) if group]
@@ -139,6 +174,23 @@ class Pipeline:
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.pacing = pacing
+
+    @property
+    def pacing(self) -> Pacing | None:
+        """How lanes give way to ingest (None: flat out)."""
+        return self._pacing
+
+    @pacing.setter
+    def pacing(self, pacing: Pacing | None) -> None:
+        self._pacing = pacing
+        # Each runner's long work outside transactions rests too while appends arrive.
+        for runner in self.runners:
+            runner.pause = None if pacing is None else Breather(self.busy)
+
+    def busy(self) -> bool:
+        """Whether appends are arriving (one was reported within ``pacing.busy_window``)."""
+        return self.pacing is not None and time.monotonic() - self.last_append < self.pacing.busy_window
 
     def runner(self, name: str) -> ConsumerRunner:
         """The runner of the consumer called ``name``."""
@@ -199,7 +251,7 @@ class Pipeline:
             now = time.monotonic()
             active = [r for r in lane.runners if retry_at[id(r)] <= now]
             handled = 0
-            busy = self.pacing is not None and now - self.last_append < self.pacing.busy_window
+            busy = self.busy()
             if active and self.pacing is not None:
                 rest = self.pacing.rest(
                     realtime=lane.realtime,
