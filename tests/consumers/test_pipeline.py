@@ -202,18 +202,19 @@ def test_paced_pipeline_serves_realtime_at_once_and_batches_the_bulk_lane(runtim
 
 
 @given(busy=st.booleans(), per_event=st.floats(min_value=0, max_value=1, allow_nan=False))
-def test_while_appends_arrive_a_realtime_step_is_cut_to_what_fits_in_busy_step(busy: bool, per_event: float) -> None:
-    pacing = Pacing(realtime_batch=1000, busy_step=0.004, busy_min_batch=10, bulk_batch=5000)
+def test_a_realtime_step_is_cut_to_what_fits_in_its_time_shorter_while_appends_arrive(busy: bool, per_event: float) -> None:
+    pacing = Pacing(realtime_batch=1000, busy_step=0.004, quiet_step=0.05, busy_min_batch=10, bulk_batch=5000)
     size = pacing.batch(realtime=True, busy=busy, seconds_per_event=per_event)
     assert pacing.busy_min_batch <= size <= pacing.realtime_batch
-    if not busy or per_event == 0:
-        assert size == pacing.realtime_batch  # nobody waits (or no cost known yet): full batches
+    step = pacing.busy_step if busy else pacing.quiet_step
+    if per_event == 0:
+        assert size == pacing.realtime_batch  # no cost known yet: a full batch
     else:
-        if size > pacing.busy_min_batch:  # the most that fits in busy_step
-            assert size * per_event <= pacing.busy_step
+        if size > pacing.busy_min_batch:  # the most that fits in the step's time
+            assert size * per_event <= step
         if size < pacing.realtime_batch:
-            assert (size + 1) * per_event > pacing.busy_step or size == pacing.busy_min_batch
-        if per_event * 500 >= pacing.busy_step:
+            assert (size + 1) * per_event > step or size == pacing.busy_min_batch
+        if per_event * 500 >= step:
             assert size <= 500
     assert pacing.batch(realtime=False, busy=busy, seconds_per_event=per_event) == pacing.bulk_batch
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -132,3 +133,29 @@ def test_a_restart_waits_only_briefly_for_a_long_reader(tmp_path: Path) -> None:
         reader.close()
         checkpoints.close()
         engine.dispose()
+
+
+def test_every_checkpoint_run_flushes_the_database_file_itself(tmp_path: Path, monkeypatch) -> None:
+    from attune.storage import checkpoint as checkpoint_module
+
+    database = tmp_path / "synced.db"
+    engine = make_engine(f"sqlite:///{database}", wal_autocheckpoint=0)
+    _wal_frames_after_writes(engine, 50)
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(checkpoint_module.os, "fsync", fsync)
+    checkpointer = WalCheckpointer(database)
+    conn = sqlite3.connect(database)
+    try:
+        # A PASSIVE run under writes copies pages without syncing the file: it is synced anyway.
+        checkpointer.checkpoint(conn)
+        checkpointer.checkpoint(conn)
+    finally:
+        conn.close()
+        engine.dispose()
+    assert synced == [str(database), str(database)]

@@ -34,10 +34,11 @@ class Pacing:
       after a quiet spell is still handled at once. When it is behind by a full batch *and*
       appends are arriving it rests, ``realtime_rest_ratio`` times as long as its last step
       took: at that point it cannot keep up anyway, and resting gives the appends the CPU.
-      While appends arrive its batches are also cut to what it handled in ``busy_step``
-      seconds in its last steps (never fewer than ``busy_min_batch`` events): a step holds
-      the store's write lock from start to commit, and catching up 1,000 events at a time
-      held every append waiting behind it for 100–360 ms.
+      Its batches are also cut to what it handled in ``busy_step`` seconds in its last
+      steps while appends arrive (never fewer than ``busy_min_batch`` events), and in
+      ``quiet_step`` seconds otherwise: a step holds the store's write lock from start to
+      commit, and catching up 1,000 events at a time held every append waiting behind it
+      for 100–360 ms (the first append after a quiet spell too).
     * a **bulk lane** (the lake) collects events for at least ``bulk_interval`` seconds
       between steps while it is at the head of the log, so a stream of small requests is
       handled in large batches (one Parquet file, not hundreds), and while appends are
@@ -54,6 +55,7 @@ class Pacing:
     realtime_interval: float = 0.01
     busy_step: float = 0.004
     busy_min_batch: int = 10
+    quiet_step: float = 0.05
     bulk_batch: int = 5000
     bulk_interval: float = 1.0
     busy_window: float = 1.0
@@ -82,9 +84,9 @@ class Pacing:
         """Events the next step of a lane reads, given its recent cost per event."""
         if not realtime:
             return self.bulk_batch
-        if not busy or seconds_per_event <= 0:
+        if seconds_per_event <= 0:
             return self.realtime_batch
-        fits = self.busy_step / seconds_per_event
+        fits = (self.busy_step if busy else self.quiet_step) / seconds_per_event
         return max(self.busy_min_batch, min(self.realtime_batch, int(min(fits, self.realtime_batch))))
 
 

@@ -24,6 +24,7 @@ Appends queue at the gate for those milliseconds instead of polling in SQLite's 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -79,6 +80,7 @@ class WalCheckpointer:
         the WAL, frames copied to the database) of the last one run."""
         busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.runs += 1
+        self._sync_database()
         if self._wal_bytes() > self.restart_bytes:
             # Writers wait meanwhile: a long reader (a training run loading interactions) is
             # waited for at most restart_wait_ms, then the restart is tried again next time.
@@ -90,6 +92,24 @@ class WalCheckpointer:
                 conn.execute("PRAGMA busy_timeout = 30000")
             self.restarts += 1
         return busy, frames, copied
+
+    def _sync_database(self) -> None:
+        """Write the pages just copied to the database file out to disk, here and now.
+
+        A PASSIVE checkpoint syncs the database file only when it copied every frame, which
+        under steady writes it never does: the pages it copied stayed in the page cache (70
+        MB after a burst), the kernel wrote them out in bulk every few seconds while appends
+        waited for their own flushes, and a RESTART (under the write gate) had to flush them
+        all first: appends waited 140 ms. Synced after each run, each flush is a second's worth.
+        """
+        try:
+            fd = os.open(self.database, os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(fd)  # without the GIL, outside the write gate
+        finally:
+            os.close(fd)
 
     def _wal_bytes(self) -> int:
         try:
