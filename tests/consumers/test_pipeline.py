@@ -245,9 +245,12 @@ def test_a_lane_catching_up_while_appends_arrive_holds_each_transaction_briefly(
     finally:
         pipeline.stop()
     assert slow.seen == list(range(1, last + 1))
-    # The first step knows no cost yet and reads a full batch; then steps of ~10 ms (10 events).
-    assert slow.sizes[0] == 100
-    assert 2 <= max(slow.sizes[1:]) <= 12, slow.sizes
+    assert slow.sizes[0] == 100  # the first step knows no cost yet and reads a full batch
+    if runtime.engine.dialect.name == "sqlite":
+        # Then steps of ~10 ms (10 events): each holds the whole store's write lock.
+        assert 2 <= max(slow.sizes[1:]) <= 12, slow.sizes
+    else:
+        assert set(slow.sizes) == {100}  # row locks: appends never wait for a consumer
 
 
 def test_lanes_without_pacing_use_the_pipeline_batch(runtime: Runtime) -> None:
