@@ -34,7 +34,8 @@ class DiskFlushProbe:
     Use as a context manager around the phase to observe: on entry it writes a ``span``-byte
     file (zeros, flushed once), then every ``interval`` seconds it writes ``size`` bytes at the
     next ``block``-aligned offset (wrapping around) and times ``os.fdatasync``; on exit it
-    stops the thread and deletes the file. :meth:`summary` gives the figures afterwards.
+    stops the thread and deletes the file. :meth:`summary` gives the figures afterwards, and
+    :meth:`stall_intervals` when the stalls happened (on the ``time.perf_counter()`` clock).
 
     The thread sleeps between samples (it takes the GIL for a few microseconds per sample), so
     it costs the machine little CPU; it does add ``1 / interval`` small flushes per second to
@@ -61,6 +62,9 @@ class DiskFlushProbe:
         self.stall_threshold = stall_threshold
         #: ``fdatasync`` durations in seconds, in the order they were taken.
         self.durations: list[float] = []
+        #: Each sample's ``fdatasync`` (start, end) on the ``time.perf_counter()`` clock,
+        #: parallel to ``durations``.
+        self.spans: list[tuple[float, float]] = []
         #: The error that stopped the probe early, if any.
         self.error: OSError | None = None
         self.seconds = 0.0
@@ -113,7 +117,7 @@ class DiskFlushProbe:
         assert fd is not None
         payload = os.urandom(self.size)
         slots = max(1, (self.span - self.size) // self.block + 1)
-        durations = self.durations
+        durations, spans = self.durations, self.spans
         due = time.perf_counter()
         slot = 0
         try:
@@ -122,6 +126,7 @@ class DiskFlushProbe:
                 started = time.perf_counter()
                 os.fdatasync(fd)
                 done = time.perf_counter()
+                spans.append((started, done))
                 durations.append(done - started)
                 slot = (slot + 1) % slots
                 due = max(due + self.interval, done)
@@ -146,3 +151,9 @@ class DiskFlushProbe:
             "stall_ms": sum(over) * 1000,
             "stalls": len(over),
         }
+
+    def stall_intervals(self, threshold: float | None = None) -> list[tuple[float, float]]:
+        """(start, end) on the ``time.perf_counter()`` clock of each flush that took longer
+        than ``threshold`` seconds (by default :attr:`stall_threshold`), in time order."""
+        limit = self.stall_threshold if threshold is None else threshold
+        return [(start, end) for start, end in self.spans if end - start > limit]

@@ -24,6 +24,10 @@ class OpenLoopResult:
     ok: int = 0
     errors: int = 0
     latencies: list[float] = field(default_factory=list)
+    #: Each successful request's scheduled send time (``time.perf_counter()``), parallel to
+    #: ``latencies``: request ``i`` was in flight from ``scheduled[i]`` to
+    #: ``scheduled[i] + latencies[i]``.
+    scheduled: list[float] = field(default_factory=list)
     #: How late each request left the client compared to its schedule (client health).
     send_lag: list[float] = field(default_factory=list)
     error_samples: list[str] = field(default_factory=list)
@@ -128,6 +132,7 @@ async def _run(
         if check(status, body):
             result.ok += 1
             result.latencies.append(latency)
+            result.scheduled.append(scheduled)
         else:
             result.errors += 1
             result.error_samples.append(f"{status}: {body[:200]!r}")

@@ -212,6 +212,24 @@ def test_requests_waiting_for_a_busy_worker_travel_together_and_each_gets_its_ow
     assert sorted(e.event.event_id for e in runtime.log.read(0, 10)) == [f"e{n}" for n in range(6)]
 
 
+def test_a_caller_whose_request_did_not_fit_in_the_message_it_sent_sends_another(workers_of, monkeypatch) -> None:
+    from attune.ingest import workers as workers_module
+
+    monkeypatch.setattr(workers_module, "MAX_COALESCED", 2)
+    runtime, workers = workers_of(1)
+    # Three older requests are waiting (their callers not yet woken) when this caller finds
+    # the worker idle: it sends the two oldest, then must send the third with its own.
+    older = [workers_module._Ticket(("ingest", body(view(n)))) for n in range(3)]
+    with workers._dispatch:
+        workers._waiting.extend(older)
+    pairs = _coalesced(2) - _coalesced(1)
+    report = workers.ingest_body(body(view(3)))
+    assert report.accepted == 1
+    assert all(t.done.is_set() and t.report.accepted == 1 for t in older)
+    assert _coalesced(2) - _coalesced(1) - pairs == 2  # two messages of two requests each
+    assert sorted(e.event.event_id for e in runtime.log.read(0, 10)) == ["e0", "e1", "e2", "e3"]
+
+
 def test_a_worker_that_dies_costs_its_batch_a_503_and_is_replaced(workers_of) -> None:
     runtime, workers = workers_of(2)
     assert workers.ingest_body(body(view(0))).accepted == 1

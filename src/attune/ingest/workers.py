@@ -196,8 +196,14 @@ class IngestWorkers:
         if not self._ready.is_set() or self._closed:
             return None
         ticket = _Ticket(request)
-        worker, batch = self._take(ticket)
-        if worker is not None:
+        with self._dispatch:
+            self._waiting.append(ticket)
+        # Whoever finds a worker idle takes the oldest waiting requests, which may not include
+        # its own (more were waiting than fit in one message): it then tries again.
+        while not ticket.taken:
+            worker, batch = self._take(ticket)
+            if worker is None:
+                break
             self._run(worker, batch)
         # Another caller's worker may carry this ticket; it is answered as soon as theirs.
         if not ticket.done.wait(ANSWER_SECONDS + 10):
@@ -211,13 +217,13 @@ class IngestWorkers:
         return report
 
     def _take(self, ticket: _Ticket) -> tuple[_Worker | None, list[_Ticket]]:
-        """Queue ``ticket``; when a worker is idle, take it with every request waiting.
+        """Wait until ``ticket`` is taken or a worker is idle; take that worker with the
+        oldest waiting requests.
 
         Returns ``(None, [])`` when another caller took ``ticket`` along with its own.
         """
         deadline = time.monotonic() + ANSWER_SECONDS
         with self._dispatch:
-            self._waiting.append(ticket)
             while not ticket.taken:
                 if self._closed:
                     self._waiting.remove(ticket)
