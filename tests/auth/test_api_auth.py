@@ -167,3 +167,18 @@ def test_erasure_needs_the_admin_scope(client: TestClient, auth) -> None:
     for scope in ("ingest", "read"):
         assert client.delete("/v1/users/u9", headers=auth(scope)).status_code == 403
     assert client.delete("/v1/users/u9", headers=auth("admin")).status_code == 200
+
+
+def test_ingest_and_read_checks_run_on_the_event_loop_and_admin_checks_in_a_thread() -> None:
+    import inspect
+
+    from attune.api import auth
+
+    # FastAPI awaits coroutine dependencies on the loop and runs plain ones in its thread
+    # pool (a hop per dependency per request): the frequent checks must be coroutines.
+    assert inspect.iscoroutinefunction(auth.IngestKey.dependency)
+    assert inspect.iscoroutinefunction(auth.ReadKey.dependency)
+    # The admin check writes the audit log: it stays off the loop.
+    assert not inspect.iscoroutinefunction(auth.AdminKey.dependency)
+    with pytest.raises(ValueError, match="audit"):
+        auth.require_on_loop("admin")

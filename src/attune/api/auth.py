@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 
@@ -64,6 +64,26 @@ def require(scope: str) -> Callable[..., ApiKey]:
     return dependency
 
 
-IngestKey = Depends(require("ingest"))
-ReadKey = Depends(require("read"))
+def require_on_loop(scope: str) -> Callable[..., Awaitable[ApiKey]]:
+    """:func:`require`, checked on the event loop.
+
+    FastAPI runs plain ``def`` dependencies in its thread pool: the two of a ``require``
+    check cost two thread hops (and their waits for the interpreter) per request, about
+    1.3 ms of a 2.2 ms request in-process. The check is in memory (the key store caches
+    keys; a key it has not seen for ``cache_seconds`` costs one indexed query). Not for
+    ``admin``: its check writes the audit log.
+    """
+    if scope == "admin":
+        raise ValueError("admin checks write the audit log: use require('admin')")
+    check = require(scope)
+
+    async def dependency(request: Request) -> ApiKey:
+        return check(request, authenticate(request))
+
+    dependency.__name__ = f"require_{scope}"
+    return dependency
+
+
+IngestKey = Depends(require_on_loop("ingest"))
+ReadKey = Depends(require_on_loop("read"))
 AdminKey = Depends(require("admin"))
