@@ -31,6 +31,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
+from attune.storage.writeout import paced_sync
+
 log = logging.getLogger(__name__)
 
 #: WAL file size past which a checkpoint also restarts the WAL.
@@ -100,14 +102,16 @@ class WalCheckpointer:
         under steady writes it never does: the pages it copied stayed in the page cache (70
         MB after a burst), the kernel wrote them out in bulk every few seconds while appends
         waited for their own flushes, and a RESTART (under the write gate) had to flush them
-        all first: appends waited 140 ms. Synced after each run, each flush is a second's worth.
+        all first: appends waited 140 ms. Synced after each run, each flush is a second's
+        worth, written out in paced pieces (:func:`paced_sync`) so appends' own flushes are
+        not queued behind all of it.
         """
         try:
             fd = os.open(self.database, os.O_RDONLY)
         except FileNotFoundError:
             return
         try:
-            os.fsync(fd)  # without the GIL, outside the write gate
+            paced_sync(fd)  # without the GIL, outside the write gate
         finally:
             os.close(fd)
 
