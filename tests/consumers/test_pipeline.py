@@ -484,3 +484,41 @@ def test_a_paced_pipeline_gives_each_runner_a_breather_and_an_unpaced_one_none(r
     assert not pipeline.busy()
     pipeline.notify()
     assert pipeline.busy()
+
+
+def test_steps_taken_while_no_appends_arrive_start_writing_the_wal_out(runtime: Runtime, monkeypatch) -> None:
+    from attune.consumers import pipeline as pipeline_module
+
+    started: list[str] = []
+    monkeypatch.setattr(pipeline_module, "start_writeout", started.append)
+    recorder = Recorder("rt")
+    pipeline = Pipeline([recorder], runtime.log, runtime.engine, poll_seconds=0.05, pacing=Pacing())
+    last = append(runtime, 3)
+    pipeline.start()  # no append is reported: the lane is not busy
+    try:
+        assert pipeline.wait_for(last, timeout=20)
+    finally:
+        pipeline.stop()
+    if runtime.engine.dialect.name == "sqlite":
+        assert started and set(started) == {f"{runtime.engine.url.database}-wal"}
+    else:
+        assert started == []  # PostgreSQL flushes its own WAL
+
+
+def test_steps_taken_while_appends_arrive_leave_the_wal_to_the_appends(runtime: Runtime, monkeypatch) -> None:
+    from attune.consumers import pipeline as pipeline_module
+
+    started: list[str] = []
+    monkeypatch.setattr(pipeline_module, "start_writeout", started.append)
+    recorder = Recorder("rt")
+    pipeline = Pipeline([recorder], runtime.log, runtime.engine, poll_seconds=0.05, pacing=Pacing())
+    pipeline.start()
+    try:
+        for n in range(5):
+            pipeline.notify()  # appends keep arriving
+            last = append(runtime, 2, prefix=f"b{n}-")
+            pipeline.notify()
+            assert pipeline.wait_for(last, timeout=20)
+    finally:
+        pipeline.stop()
+    assert recorder.seen and started == []

@@ -56,3 +56,10 @@ def test_pieces_with_nothing_to_write_are_not_followed_by_a_rest(tmp_path: Path)
     finally:
         os.close(fd)
     assert rests == []
+
+
+def test_writing_out_can_be_started_without_waiting_where_linux_allows(tmp_path: Path) -> None:
+    path = tmp_path / "wal.bin"
+    path.write_bytes(os.urandom(64 * 1024))
+    assert writeout.start_writeout(path) is (writeout._sync_file_range is not None)
+    assert writeout.start_writeout(tmp_path / "missing") is False
