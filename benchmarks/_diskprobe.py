@@ -18,14 +18,9 @@ import time
 from pathlib import Path
 from typing import Self
 
+from _openloop import pct
+
 _MIB = 2**20
-
-
-def _quantile_ms(ordered: list[float], q: float) -> float:
-    """The ``q``-quantile (0..1) of sorted seconds, in milliseconds (nearest rank)."""
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000
 
 
 class DiskFlushProbe:
@@ -60,10 +55,7 @@ class DiskFlushProbe:
         self.block = block
         #: A flush longer than this counts as a stall; only the excess counts as stall time.
         self.stall_threshold = stall_threshold
-        #: ``fdatasync`` durations in seconds, in the order they were taken.
-        self.durations: list[float] = []
-        #: Each sample's ``fdatasync`` (start, end) on the ``time.perf_counter()`` clock,
-        #: parallel to ``durations``.
+        #: Each sample's ``fdatasync`` (start, end) on the ``time.perf_counter()`` clock.
         self.spans: list[tuple[float, float]] = []
         #: The error that stopped the probe early, if any.
         self.error: OSError | None = None
@@ -117,7 +109,7 @@ class DiskFlushProbe:
         assert fd is not None
         payload = os.urandom(self.size)
         slots = max(1, (self.span - self.size) // self.block + 1)
-        durations, spans = self.durations, self.spans
+        spans = self.spans
         due = time.perf_counter()
         slot = 0
         try:
@@ -127,7 +119,6 @@ class DiskFlushProbe:
                 os.fdatasync(fd)
                 done = time.perf_counter()
                 spans.append((started, done))
-                durations.append(done - started)
                 slot = (slot + 1) % slots
                 due = max(due + self.interval, done)
                 # Sleeps (a timed lock wait), so the thread costs nothing until it is due.
@@ -141,13 +132,13 @@ class DiskFlushProbe:
         ``stall_ms`` sums, over all samples, how far each flush exceeded the stall threshold
         (10 ms by default); ``stalls`` counts the samples that did.
         """
-        ordered = sorted(self.durations)
-        over = [d - self.stall_threshold for d in ordered if d > self.stall_threshold]
+        durations = [end - start for start, end in self.spans]
+        over = [d - self.stall_threshold for d in durations if d > self.stall_threshold]
         return {
-            "samples": len(ordered),
-            "p50_ms": _quantile_ms(ordered, 0.50),
-            "p99_ms": _quantile_ms(ordered, 0.99),
-            "max_ms": ordered[-1] * 1000 if ordered else float("nan"),
+            "samples": len(durations),
+            "p50_ms": pct(durations, 0.50),
+            "p99_ms": pct(durations, 0.99),
+            "max_ms": max(durations, default=float("nan")) * 1000,
             "stall_ms": sum(over) * 1000,
             "stalls": len(over),
         }

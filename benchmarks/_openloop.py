@@ -97,6 +97,14 @@ async def _exchange(pool: _Pool, payload: bytes) -> tuple[int, bytes]:
     raise AssertionError("unreachable")
 
 
+def pct(values: list[float], q: float) -> float:
+    """The ``q``-quantile (0..1) of ``values`` (seconds) in milliseconds (nearest rank)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000
+
+
 def request_bytes(url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
     """A complete HTTP/1.1 request as bytes."""
     host = urlsplit(url).netloc

@@ -61,7 +61,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _diskprobe import DiskFlushProbe
-from _openloop import OpenLoopResult, open_loop, request_bytes
+from _openloop import OpenLoopResult, open_loop, pct, request_bytes
 from _server import BenchServer
 
 USER_AGENTS = [
@@ -282,14 +282,6 @@ def wait_caught_up(url: str, timeout: float) -> tuple[float, int]:
         if time.perf_counter() - start > timeout:
             return float("inf"), ready["log_head"]
         time.sleep(0.1)
-
-
-def pct(values: list[float], q: float) -> float:
-    """The ``q``-quantile (0..1) of ``values`` in milliseconds (nearest rank)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000
 
 
 def bench(backend: str, args: argparse.Namespace) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -39,7 +38,7 @@ from attune.segments.engine import SegmentEngine, consent_hooks
 from attune.segments.wiring import attach_segments
 from attune.settings import Settings
 from attune.storage.checkpoint import WalCheckpointer
-from attune.storage.engine import make_engine
+from attune.storage.engine import make_engine, sqlite_file
 from attune.storage.migrate import upgrade
 from attune.training.erasure import register_model_erasure
 from attune.training.trainer import models_dir, registry_for
@@ -85,11 +84,10 @@ class Runtime:
         if migrate:
             upgrade(engine)
         checkpointer = None
-        if background and engine.url.database:
+        database = sqlite_file(engine) if background else None
+        if database is not None:
             gate = write_gate(engine)
-            checkpointer = WalCheckpointer(
-                Path(engine.url.database), hold_writers=lambda: gate.hold(urgent=False)
-            )
+            checkpointer = WalCheckpointer(database, hold_writers=lambda: gate.hold(urgent=False))
             checkpointer.start()
         subject_keys = SubjectKeys()
         # Before anything stores keys: with pseudonymization on it configures subject_keys in place.

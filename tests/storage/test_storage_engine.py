@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from attune.errors import ConfigError
-from attune.storage.engine import is_sqlite, make_engine, normalize_url
+from attune.storage.engine import is_sqlite, make_engine, normalize_url, sqlite_file
 
 
 @pytest.mark.parametrize(
@@ -61,3 +61,10 @@ def test_unknown_sync_mode_is_a_config_error(tmp_path) -> None:
 def test_unsupported_urls_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError, match="unsupported database URL"):
         make_engine(url)
+
+
+def test_sqlite_file_names_the_database_on_disk_and_nothing_else(tmp_path) -> None:
+    assert sqlite_file(make_engine(f"sqlite:///{tmp_path / 'a.db'}")) == tmp_path / "a.db"
+    assert sqlite_file(create_engine("sqlite:///:memory:")) is None
+    assert sqlite_file(make_engine("memory://")) is None
+    assert sqlite_file(make_engine("postgresql://postgres@127.0.0.1:5432/test")) is None

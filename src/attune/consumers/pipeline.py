@@ -14,6 +14,7 @@ from attune.consumers.base import Consumer, ConsumerRunner, apply_together
 from attune.log.protocol import EventLog
 from attune.observability import metrics
 from attune.observability.inflight import RequestsInFlight
+from attune.storage.engine import sqlite_file
 from attune.storage.writeout import start_writeout
 
 log = logging.getLogger(__name__)
@@ -168,9 +169,9 @@ class Pipeline:
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
         self._single_writer = engine.dialect.name == "sqlite"
-        database = engine.url.database if self._single_writer else None
+        database = sqlite_file(engine)
         #: SQLite's WAL file: its writing-out is started after quiet steps (see _run).
-        self._wal = f"{database}-wal" if database and database != ":memory:" else None
+        self._wal = f"{database}-wal" if database else None
         realtime = [r for r in self.runners if r.consumer.realtime]
         bulk = [r for r in self.runners if not r.consumer.realtime]
         self.lanes = [_Lane(group, flag) for group, flag in ((realtime, True), (bulk, False)) if group]

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from attune.storage.engine import sqlite_file
+
 
 class WriteGate:
     """A lock with two classes of waiters: urgent ones (appends) always go first.
@@ -106,7 +108,6 @@ def write_gate(engine: Engine) -> WriteGate:
         key = str(engine.url)
         gate = _gates.get(key)
         if gate is None:
-            database = engine.url.database
-            on_disk = bool(database) and database != ":memory:" and not database.startswith("file:")
-            gate = _gates[key] = WriteGate(Path(f"{database}-gate") if on_disk else None)
+            database = sqlite_file(engine)
+            gate = _gates[key] = WriteGate(database.with_name(f"{database.name}-gate") if database else None)
         return gate

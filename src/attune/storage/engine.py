@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
@@ -73,3 +75,11 @@ def make_engine(
 def is_sqlite(engine: Engine) -> bool:
     """True for the embedded SQLite store."""
     return engine.dialect.name == "sqlite"
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The database file of a SQLite engine on disk; None for other stores and in-memory ones."""
+    database = engine.url.database if is_sqlite(engine) else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
