@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
@@ -20,7 +20,6 @@ from attune.consumers.popularity import PopularityConsumer
 from attune.consumers.profiles import ProfilesConsumer
 from attune.ingest.service import IngestService
 from attune.ingest.workers import IngestWorkers
-from attune.log.gate import write_gate
 from attune.log.sql import SqlEventLog
 from attune.privacy.changes import PrivacyChanges
 from attune.privacy.consent_view import ConsentView
@@ -37,8 +36,8 @@ from attune.recommend.usercache import ProfileChanges
 from attune.segments.engine import SegmentEngine, consent_hooks
 from attune.segments.wiring import attach_segments
 from attune.settings import Settings
-from attune.storage.checkpoint import WalCheckpointer
-from attune.storage.engine import make_engine, sqlite_file
+from attune.storage.checkpoint import WalCheckpointer, start_checkpointers
+from attune.storage.engine import dispose, make_engine
 from attune.storage.migrate import upgrade
 from attune.training.erasure import register_model_erasure
 from attune.training.trainer import models_dir, registry_for
@@ -63,8 +62,9 @@ class Runtime:
     ingest: IngestService
     segments: SegmentEngine
     privacy: Privacy
-    #: Checkpoints the SQLite WAL in the background (``attune serve``), else None.
-    checkpointer: WalCheckpointer | None = None
+    #: Checkpoint the SQLite WALs (the database's and the event log's) in the background
+    #: (``attune serve``); empty otherwise.
+    checkpointers: list[WalCheckpointer] = field(default_factory=list)
     #: Processes that ingest event batches beside this one (``attune serve``), else None.
     ingest_workers: IngestWorkers | None = None
 
@@ -83,12 +83,7 @@ class Runtime:
         )
         if migrate:
             upgrade(engine)
-        checkpointer = None
-        database = sqlite_file(engine) if background else None
-        if database is not None:
-            gate = write_gate(engine)
-            checkpointer = WalCheckpointer(database, hold_writers=lambda: gate.hold(urgent=False))
-            checkpointer.start()
+        checkpointers = start_checkpointers(engine) if background else []
         subject_keys = SubjectKeys()
         # Before anything stores keys: with pseudonymization on it configures subject_keys in place.
         privacy = Privacy.open(settings, engine, subject_keys)
@@ -145,7 +140,7 @@ class Runtime:
                 settings.ingest, event_log, on_append=pipeline.notify, transform=privacy.ingest_transform
             ),
             privacy=privacy,
-            checkpointer=checkpointer,
+            checkpointers=checkpointers,
         )
 
     def start_ingest_workers(self, count: int) -> IngestWorkers | None:
@@ -163,7 +158,7 @@ class Runtime:
             changes,
             count,
             context=context,
-            background_checkpoints=self.checkpointer is not None,
+            background_checkpoints=bool(self.checkpointers),
             on_append=self.pipeline.notify,
         )
         return self.ingest_workers
@@ -179,9 +174,14 @@ class Runtime:
         self.stop_ingest_workers()
         self.pipeline.stop()
         self.segments.stop()
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
-        self.engine.dispose()
+        self.stop_checkpointers()
+        dispose(self.engine)
+
+    def stop_checkpointers(self) -> None:
+        """Stop the background WAL checkpoints, each after a last run."""
+        for checkpointer in self.checkpointers:
+            checkpointer.stop()
+        self.checkpointers.clear()
 
     def catch_up(self) -> int:
         """Run every consumer to the head of the log in this thread (CLI commands)."""

@@ -64,8 +64,9 @@ def test_runtime_runs_the_checkpointer_only_when_asked(tmp_path: Path) -> None:
     plain = Runtime.open(load_settings(data_dir=tmp_path / "a"))
     served = Runtime.open(load_settings(data_dir=tmp_path / "b"), background_checkpoints=True)
     try:
-        assert plain.checkpointer is None
-        assert served.checkpointer is not None
+        assert plain.checkpointers == []
+        # One per file: the database's and the event log's.
+        assert [c.database.name for c in served.checkpointers] == ["attune.db", "attune-events.db"]
         with served.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
     finally:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Engine, func, select, text
 
 from attune.consumers.base import ConsumerRunner
 from attune.consumers.profiles import ProfilesConsumer
@@ -23,7 +23,7 @@ from attune.log.protocol import EventLog
 from attune.log.sql import SqlEventLog, SqlOffsetStore
 from attune.profiles.identity import SubjectKeys
 from attune.profiles.reader import ProfileReader
-from attune.storage.engine import make_engine
+from attune.storage.engine import make_engine, table_names
 from attune.storage.migrate import alembic_config, upgrade
 from attune.storage.tables import events, interactions, item_daily, items, metadata
 from attune.storage.upsert import insert_ignore, upsert
@@ -386,5 +386,5 @@ def test_migrations_are_idempotent(fresh_engine: Engine) -> None:
     with fresh_engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head]
         assert conn.execute(select(func.count()).select_from(events)).scalar() == 0
-    tables = set(inspect(fresh_engine).get_table_names())
+    tables = table_names(fresh_engine)
     assert set(metadata.tables) <= tables

@@ -154,7 +154,7 @@ def send_until_refused(url: str, key: str, ledger: Ledger, stop: threading.Event
 
 def stored_ids(data_dir: Path) -> Counter:
     """How often each event id is in the log, read from the SQLite file itself."""
-    conn = sqlite3.connect(data_dir / "attune.db")
+    conn = sqlite3.connect(data_dir / "attune-events.db")
     try:
         return Counter(
             dict(conn.execute("SELECT event_id, count(*) FROM events GROUP BY event_id").fetchall())

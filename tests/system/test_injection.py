@@ -21,9 +21,9 @@ from urllib.parse import quote, unquote
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import inspect
 
 from attune.runtime import Runtime
+from attune.storage.engine import table_names
 
 #: Payloads that must stay inert. ``CANARY`` is replaced by a file path per test.
 PAYLOADS = [
@@ -97,10 +97,10 @@ def _files_outside(root: Path, data_dir: Path) -> set[Path]:
 def guard(runtime: Runtime, tmp_path: Path, payloads: Payloads) -> Iterator[Snapshot]:
     """Snapshot the store and the file tree; after the test, check nothing escaped."""
     data_dir = Path(runtime.settings.data_dir)
-    before = Snapshot(set(inspect(runtime.engine).get_table_names()), _files_outside(tmp_path, data_dir))
+    before = Snapshot(table_names(runtime.engine), _files_outside(tmp_path, data_dir))
     assert {"events", "profiles"} <= before.tables, before.tables
     yield before
-    after = Snapshot(set(inspect(runtime.engine).get_table_names()), _files_outside(tmp_path, data_dir))
+    after = Snapshot(table_names(runtime.engine), _files_outside(tmp_path, data_dir))
     assert after.tables == before.tables, "tables were dropped or created"
     assert after.outside == before.outside, (
         f"files appeared outside the data dir: {after.outside - before.outside}"

@@ -18,6 +18,7 @@ from attune.observability.logging import configure_logging
 from attune.privacy.keyring import has_master_key
 from attune.runtime import Runtime
 from attune.settings import Settings
+from attune.storage.engine import dispose
 from attune.training.schedule import retraining_for
 
 
@@ -94,6 +95,5 @@ def serve(
         if retraining is not None:
             retraining.stop(timeout=1.0)
         runtime.stop_ingest_workers()
-        if runtime.checkpointer is not None:
-            runtime.checkpointer.stop()
-        runtime.engine.dispose()
+        runtime.stop_checkpointers()
+        dispose(runtime.engine)

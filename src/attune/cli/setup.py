@@ -47,23 +47,23 @@ pseudonymize = true
 
 def _store_is_empty(settings: Settings) -> bool:
     """Whether the store holds no events and no profiles yet (or does not exist)."""
-    from sqlalchemy import func, inspect, select
+    from sqlalchemy import func, select
 
-    from attune.storage.engine import make_engine
+    from attune.storage.engine import dispose, make_engine, table_names
     from attune.storage.tables import events, profiles
 
     if settings.database_url is None and not (settings.data_dir / "attune.db").exists():
         return True
     engine = make_engine(settings.resolved_database_url)
     try:
-        names = set(inspect(engine).get_table_names())
+        names = table_names(engine)
         with engine.connect() as conn:
             return not any(
                 table.name in names and conn.execute(select(func.count()).select_from(table)).scalar()
                 for table in (events, profiles)
             )
     finally:
-        engine.dispose()
+        dispose(engine)
 
 
 def initialize(settings: Settings) -> None:

@@ -68,7 +68,8 @@ class ConsumerRunner:
         #: Highest offset handed to the consumer (ahead of ``position`` while it buffers).
         self.cursor = self.position
         self.failures = 0
-        self.gate = write_gate(engine)
+        # Derived state only: appends (the log has a file of its own on SQLite) never wait for it.
+        self.gate = write_gate(engine, "main")
         #: Called now and then during long work outside transactions (serializing state
         #: for a flush); :class:`attune.consumers.pipeline.Pipeline` sets it when paced, to
         #: rest while requests arrive.
@@ -156,7 +157,8 @@ class ConsumerRunner:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A consumer transaction: behind appends at the write gate, without an fsync of its own.
+        """A consumer transaction: at the derived state's write gate (on SQLite appends lock
+        the log's file only), without an fsync of its own.
 
         Derived state is rebuilt from the log, and the position commits with the state, so a
         consumer commit lost to a power cut only means replaying those events: on SQLite

@@ -210,9 +210,10 @@ class Pipeline:
     def lane_batch(self, lane: _Lane, *, busy: bool = False, seconds_per_event: float = 0.0) -> int:
         """Events per read (and per consumer transaction) in ``lane``.
 
-        Steps are cut by time only where a transaction holds the whole store's write lock
-        (SQLite): PostgreSQL locks rows, appends never wait for a consumer there, and short
-        steps only cost it round trips (catch-up took twice as long).
+        Steps are cut by time only where a transaction holds a whole file's write lock
+        (SQLite: the derived state's; readers of it wait, and a step is also that long a
+        stretch of the serving process's interpreter): PostgreSQL locks rows, and short steps
+        only cost it round trips (catch-up took twice as long).
         """
         if self.pacing is None:
             return self.batch_size

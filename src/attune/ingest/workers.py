@@ -453,7 +453,7 @@ def worker_main(settings: Settings, conn: Connection, changes: PrivacyChanges, b
     from attune.observability.logging import configure_logging
     from attune.privacy.services import Privacy
     from attune.profiles.identity import SubjectKeys
-    from attune.storage.engine import make_engine
+    from attune.storage.engine import dispose, make_engine
 
     # Ctrl-C reaches the whole process group; the serving process stops us in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -513,4 +513,4 @@ def worker_main(settings: Settings, conn: Connection, changes: PrivacyChanges, b
         pass  # the serving process is gone (or stopped before we started): nothing to answer
     finally:
         threads.shutdown(wait=False)
-        engine.dispose()
+        dispose(engine)

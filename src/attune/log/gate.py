@@ -11,6 +11,12 @@ consumers (who only fall behind a little and catch up). Processes sharing the da
 serving process and its ingest workers) queue behind one another on a ``flock`` of a file
 beside it (``attune.db-gate``), which the kernel hands over as promptly.
 
+Gates belong to database *files*. On SQLite the event log has a file of its own (see
+:mod:`attune.storage.engine`), so :func:`write_gate` takes a ``scope``: ``"log"`` (appends,
+registering subjects), ``"main"`` (consumers' derived state) or ``"all"`` (the default:
+writers that may touch both, such as erasure; they take the main gate first, then the
+log's, so no two writers ever wait for each other in a circle).
+
 PostgreSQL locks rows, not the database: its gate lets everyone through.
 """
 
@@ -20,12 +26,13 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import Engine
 
-from attune.storage.engine import sqlite_file
+from attune.storage.engine import log_file, sqlite_file
 
 
 class WriteGate:
@@ -85,6 +92,26 @@ class WriteGate:
                 self._cond.notify_all()
 
 
+class _BothGates(WriteGate):
+    """Holds two files' gates, always in the same order (the main database's first)."""
+
+    def __init__(self, first: WriteGate, second: WriteGate) -> None:
+        self.gates = (first, second)
+
+    @property
+    def waiting(self) -> int:
+        """How many threads wait for either gate now."""
+        return sum(gate.waiting for gate in self.gates)
+
+    @contextmanager
+    def hold(self, *, urgent: bool) -> Iterator[None]:
+        """Hold both gates for the duration of the block."""
+        with ExitStack() as stack:
+            for gate in self.gates:
+                stack.enter_context(gate.hold(urgent=urgent))
+            yield
+
+
 class _OpenGate(WriteGate):
     """Lets everyone through (databases that lock rows rather than the whole file)."""
 
@@ -95,19 +122,31 @@ class _OpenGate(WriteGate):
 
 
 _OPEN = _OpenGate()
-#: By database URL: engines opened on the same file share one gate.
+#: By database file (or URL for in-memory ones): every engine on one file shares one gate.
 _gates: dict[str, WriteGate] = {}
 _gates_lock = threading.Lock()
 
 
-def write_gate(engine: Engine) -> WriteGate:
-    """The gate shared by every writer of ``engine``'s database in this process."""
-    if engine.dialect.name != "sqlite":
-        return _OPEN
+def _file_gate(key: str, database: Path | None) -> WriteGate:
     with _gates_lock:
-        key = str(engine.url)
         gate = _gates.get(key)
         if gate is None:
-            database = sqlite_file(engine)
             gate = _gates[key] = WriteGate(database.with_name(f"{database.name}-gate") if database else None)
         return gate
+
+
+def write_gate(engine: Engine, scope: Literal["all", "main", "log"] = "all") -> WriteGate:
+    """The gate shared by every writer of ``engine``'s database files in this process.
+
+    ``scope`` picks the files (see the module docstring); where the log has no file of its
+    own, every scope is the one gate of the engine's database.
+    """
+    if engine.dialect.name != "sqlite":
+        return _OPEN
+    database = sqlite_file(engine)
+    main = _file_gate(str(database) if database else str(engine.url), database)
+    log = log_file(engine)
+    if log is None or scope == "main":
+        return main
+    log_gate = _file_gate(str(log), log)
+    return log_gate if scope == "log" else _BothGates(main, log_gate)

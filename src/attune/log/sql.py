@@ -14,6 +14,7 @@ from attune.events.model import Event, LoggedEvent
 from attune.log.gate import write_gate
 from attune.log.protocol import AppendResult
 from attune.profiles.identity import SubjectKeys
+from attune.storage.engine import log_engine
 from attune.storage.tables import events
 
 # Any fixed number: the PostgreSQL advisory lock that serializes appends across processes,
@@ -59,7 +60,8 @@ class SqlEventLog:
     """
 
     def __init__(self, engine: Engine, keys: SubjectKeys) -> None:
-        self.engine = engine
+        #: On SQLite, an engine on the log's own file: appends lock only that file.
+        self.engine = engine = log_engine(engine)
         self.keys = keys
         self._lock = threading.Lock()
         self._turn = threading.Condition(self._lock)

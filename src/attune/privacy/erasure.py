@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, func, or_, select
 
 from attune.errors import NotFound
+from attune.log.gate import write_gate
 from attune.profiles.identity import SubjectKeys
 from attune.storage.tables import (
     consent_current,
@@ -248,7 +249,9 @@ class ErasureService:
         request = ErasureRequest(user_id, keys, stored)
         by_phase = {p: [e for e in self.erasers if e.phase == p] for p in (SQL, FILES, KEYS)}
         is_sqlite = self.engine.dialect.name == "sqlite"
-        with self.engine.begin() as conn:
+        # Queued with the store's other writers: on SQLite the log eraser reads the log, then
+        # deletes from it, and an append committed in between would fail that transaction.
+        with write_gate(self.engine).hold(urgent=False), self.engine.begin() as conn:
             if is_sqlite:
                 # Deleted rows are overwritten with zeros instead of lingering in free pages.
                 conn.exec_driver_sql("PRAGMA secure_delete=ON")

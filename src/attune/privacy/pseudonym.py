@@ -134,7 +134,7 @@ class SubjectRegistry:
         # cached only once it has committed.
         # Through the write gate, as an append (ingest waits for it): on SQLite, a writer that
         # meets the lock held sleeps in the busy handler (1, 2, 5, 10 … ms) instead of queuing.
-        gate = write_gate(self.engine).hold(urgent=True) if conn is None else _nullcontext()
+        gate = write_gate(self.engine, "log").hold(urgent=True) if conn is None else _nullcontext()
         with gate, self.engine.begin() if conn is None else _nullcontext(conn) as tx:
             # Sorted: concurrent batches then lock new rows in one global order, so two of them
             # creating overlapping people wait for each other instead of deadlocking (PostgreSQL).
@@ -293,7 +293,7 @@ def _rekey_events(engine: Engine, events: Table, moves: dict[str, str], *, after
                 "b": orjson.dumps(data),
             })
         if changes:
-            with write_gate(engine).hold(urgent=False), engine.begin() as conn:
+            with write_gate(engine, "log").hold(urgent=False), engine.begin() as conn:
                 conn.execute(
                     update(events).where(events.c.offset == bindparam("o"))
                     .values(user_key=bindparam("u"), anon_key=bindparam("a"), body=bindparam("b")),

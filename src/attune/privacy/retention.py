@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select
 
+from attune.log.gate import write_gate
 from attune.storage.tables import consumer_offsets, events, profiles
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def sweep(runtime, privacy, now: float | None = None) -> SweepReport:
     report = SweepReport()
     if "raw_events" in days:
         cutoff = now - days["raw_events"] * 86400
-        with runtime.engine.begin() as conn:
+        with write_gate(runtime.engine).hold(urgent=False), runtime.engine.begin() as conn:
             if runtime.engine.dialect.name == "sqlite":
                 conn.exec_driver_sql("PRAGMA secure_delete=ON")
             handled = conn.execute(select(func.min(consumer_offsets.c.position))).scalar() or 0

@@ -19,6 +19,9 @@ wait with it: right after a burst, a restart that waited 200 ms for the consumer
 held every single-event append for 180 ms; a restart that gives up is tried again a
 second later, when the readers are likely elsewhere.
 Appends queue at the gate for those milliseconds instead of polling in SQLite's busy handler.
+On SQLite the event log has a file of its own (:mod:`attune.storage.engine`);
+:func:`start_checkpointers` runs one checkpointer per file, each holding only its file's
+writers for a restart.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
+from sqlalchemy import Engine
+
+from attune.log.gate import write_gate
+from attune.storage.engine import log_file, sqlite_file
 from attune.storage.writeout import paced_sync
 
 log = logging.getLogger(__name__)
@@ -134,3 +141,17 @@ class WalCheckpointer:
                     return
         finally:
             conn.close()
+
+
+def start_checkpointers(engine: Engine) -> list[WalCheckpointer]:
+    """Start a checkpointer for each SQLite file of ``engine`` (its database's, its event
+    log's); none for other stores."""
+    started = []
+    for path, scope in ((sqlite_file(engine), "main"), (log_file(engine), "log")):
+        if path is None:
+            continue
+        gate = write_gate(engine, scope)
+        checkpointer = WalCheckpointer(path, hold_writers=lambda gate=gate: gate.hold(urgent=False))
+        checkpointer.start()
+        started.append(checkpointer)
+    return started
