@@ -100,6 +100,8 @@ class Runtime:
             engine,
             flush_seconds=settings.lake.flush_seconds,
         )
+        for checkpointer in checkpointers:
+            checkpointer.busy = pipeline.busy
         privacy.flush_before_erasure(pipeline)
         register_model_erasure(privacy.erasure, models_dir(settings))
         register_derived_erasure(privacy, pipeline, segments)

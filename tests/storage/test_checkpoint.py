@@ -60,6 +60,28 @@ def test_the_checkpointer_copies_the_wal_into_the_database(tmp_path: Path) -> No
     assert database.stat().st_size > size_before + 90_000  # the row now lives in the file itself
 
 
+def test_checkpoints_come_often_while_no_appends_arrive_and_at_the_interval_otherwise(tmp_path: Path) -> None:
+    database = tmp_path / "db.sqlite"
+    _store_with_a_row(database)
+    busy = threading.Event()
+    checkpointer = WalCheckpointer(database, interval=30, quiet_interval=0.02)
+    checkpointer.busy = busy.is_set
+    checkpointer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while checkpointer.runs < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert checkpointer.runs >= 5  # quiet: every 20 ms
+        busy.set()
+        time.sleep(0.1)  # the wait under way when appends began ends
+        runs = checkpointer.runs
+        time.sleep(0.3)
+        assert checkpointer.runs == runs  # busy: the next one 30 s away
+    finally:
+        busy.clear()
+        checkpointer.stop()
+
+
 def test_runtime_runs_the_checkpointer_only_when_asked(tmp_path: Path) -> None:
     plain = Runtime.open(load_settings(data_dir=tmp_path / "a"))
     served = Runtime.open(load_settings(data_dir=tmp_path / "b"), background_checkpoints=True)
