@@ -1,10 +1,9 @@
 """Engines chosen by URL: ``sqlite:///path`` (embedded default) or ``postgresql://…``.
 
 On SQLite the event log (the ``events`` table, with ``subjects`` and ``person_keys``, which
-registering a new person writes) lives in a file of its own
-beside the main database (``attune.db`` → ``attune-events.db``), attached to every
-connection of the main database as ``eventlog``: SQL names the tables unqualified and
-SQLite finds them there. SQLite has one write lock per *file*, so appends (which take only
+registering a new person writes) lives in a file of its own beside the main database
+(``attune.db`` → ``attune-events.db``), attached to every connection of the main database
+as ``eventlog``: SQL names the tables unqualified and SQLite finds them there. SQLite has one write lock per *file*, so appends (which take only
 the log's lock, through :func:`log_engine`) never wait for a consumer's transaction on the
 derived state, nor for a checkpoint of it: in one file, single events waited 4–16 ms at
 the write lock behind consumer steps, and 170 ms behind a features flush.
