@@ -7,6 +7,7 @@ import time
 
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 from sqlalchemy import Connection, text
 
 from attune.consumers.base import ConsumerRunner, apply_together
@@ -72,6 +73,22 @@ def test_runner_commits_position_with_state(runtime: Runtime) -> None:
     again = Recorder("rec")
     assert ConsumerRunner(again, runtime.log, runtime.engine).drain() == 2
     assert again.seen == [4, 5]
+
+
+def test_each_handled_batch_moves_the_consumer_metrics(runtime: Runtime) -> None:
+    labels = {"consumer": "metered"}
+
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    events_before = sample("attune_consumer_events_total")
+    batches_before = sample("attune_consumer_batch_seconds_count")
+    append(runtime, 5)
+    runner = ConsumerRunner(Recorder("metered"), runtime.log, runtime.engine, batch_size=2)
+    assert runner.drain() == 5
+    assert sample("attune_consumer_events_total") - events_before == 5
+    assert sample("attune_consumer_batch_seconds_count") - batches_before == 3  # 2 + 2 + 1
+    assert sample("attune_consumer_position") == runner.cursor == 5
 
 
 def test_failed_batch_does_not_move_the_position(runtime: Runtime) -> None:
