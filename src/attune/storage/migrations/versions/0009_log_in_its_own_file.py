@@ -11,9 +11,12 @@ Revision ID: 0009
 Revises: 0008
 """
 
+import logging
 import re
 
 from alembic import op
+
+log = logging.getLogger(__name__)
 
 revision = "0009"
 down_revision = "0008"
@@ -44,6 +47,9 @@ def _move(bind, table: str, source: str, target: str) -> None:
     bind.exec_driver_sql(re.sub(r"^CREATE TABLE\s+", f"CREATE TABLE {target}.", ddl, count=1))
     for index in indexes:
         bind.exec_driver_sql(re.sub(r"^CREATE (UNIQUE )?INDEX\s+", rf"CREATE \1INDEX {target}.", index, count=1))
+    rows = bind.exec_driver_sql(f'SELECT count(*) FROM {source}."{table}"').scalar()
+    if rows:  # a large log takes a while (once): say what is happening
+        log.warning("moving %s rows of %s to the %s database file", f"{rows:,}", table, target)
     bind.exec_driver_sql(f'INSERT INTO {target}."{table}" SELECT * FROM {source}."{table}"')
     bind.exec_driver_sql(f'DROP TABLE {source}."{table}"')
 
