@@ -517,7 +517,7 @@ def test_steps_taken_while_no_appends_arrive_start_writing_the_wal_out(runtime: 
     finally:
         pipeline.stop()
     if runtime.engine.dialect.name == "sqlite":
-        assert started and set(started) == {f"{runtime.engine.url.database}-wal"}
+        assert started and {str(path) for path in started} == {f"{runtime.engine.url.database}-wal"}
     else:
         assert started == []  # PostgreSQL flushes its own WAL
 

@@ -14,7 +14,7 @@ from attune.consumers.base import Consumer, ConsumerRunner, apply_together
 from attune.log.protocol import EventLog
 from attune.observability import metrics
 from attune.observability.inflight import RequestsInFlight
-from attune.storage.engine import sqlite_file
+from attune.storage.engine import is_sqlite, sqlite_file, wal_file
 from attune.storage.writeout import start_writeout
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,9 @@ class Pacing:
       took: at that point it cannot keep up anyway, and resting gives the appends the CPU.
       Its batches are also cut to what it handled in ``busy_step`` seconds in its last
       steps while appends arrive (never fewer than ``busy_min_batch`` events), and in
-      ``quiet_step`` seconds otherwise: a step holds the store's write lock from start to
-      commit, and catching up 1,000 events at a time held every append waiting behind it
-      for 100–360 ms (the first append after a quiet spell too).
+      ``quiet_step`` seconds otherwise: a step holds the derived state's write lock (on
+      SQLite) and the serving process's interpreter from start to commit; catching up 1,000
+      events at a time held them for 100–360 ms.
     * a **bulk lane** (the lake) collects events for at least ``bulk_interval`` seconds
       between steps while it is at the head of the log, so a stream of small requests is
       handled in large batches (one Parquet file, not hundreds), and while appends are
@@ -168,10 +168,10 @@ class Pipeline:
         self.poll_seconds = poll_seconds
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
-        self._single_writer = engine.dialect.name == "sqlite"
+        self._single_writer = is_sqlite(engine)
         database = sqlite_file(engine)
         #: SQLite's WAL file: its writing-out is started after quiet steps (see _run).
-        self._wal = f"{database}-wal" if database else None
+        self._wal = wal_file(database) if database else None
         realtime = [r for r in self.runners if r.consumer.realtime]
         bulk = [r for r in self.runners if not r.consumer.realtime]
         self.lanes = [_Lane(group, flag) for group, flag in ((realtime, True), (bulk, False)) if group]

@@ -42,7 +42,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from attune.log.gate import write_gate
-from attune.storage.engine import log_file, sqlite_file
+from attune.storage.engine import log_file, sqlite_file, wal_file
 from attune.storage.writeout import paced_sync
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class WalCheckpointer:
 
     def _wal_bytes(self) -> int:
         try:
-            return self.database.with_name(self.database.name + "-wal").stat().st_size
+            return wal_file(self.database).stat().st_size
         except FileNotFoundError:
             return 0
 

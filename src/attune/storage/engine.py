@@ -43,6 +43,11 @@ def events_file(database: Path) -> Path:
     return database.with_name(f"{database.stem}-events{database.suffix or '.db'}")
 
 
+def wal_file(database: Path) -> Path:
+    """The write-ahead log SQLite keeps beside the database file ``database``."""
+    return database.with_name(f"{database.name}-wal")
+
+
 def make_engine(
     url: str,
     *,
