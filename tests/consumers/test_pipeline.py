@@ -308,9 +308,11 @@ class Durability(Recorder):
         self.levels: list[int] = []
 
     def handle(self, batch: list[LoggedEvent], conn: Connection) -> int | None:
-        if conn.dialect.name == "sqlite":
-            self.levels.append(conn.execute(text("PRAGMA synchronous")).scalar())
+        self.levels.append(conn.execute(text(_DURABILITY[conn.dialect.name])).scalar())
         return super().handle(batch, conn)
+
+
+_DURABILITY = {"sqlite": "PRAGMA synchronous", "postgresql": "SHOW synchronous_commit"}
 
 
 def test_consumer_transactions_skip_the_fsync_and_appends_keep_it(runtime: Runtime) -> None:
@@ -318,6 +320,14 @@ def test_consumer_transactions_skip_the_fsync_and_appends_keep_it(runtime: Runti
     consumer = Durability("dur")
     ConsumerRunner(consumer, runtime.log, runtime.engine, batch_size=1).drain()
     if runtime.engine.dialect.name != "sqlite":
+        # The WAL writer flushes consumer commits; appends on the same connections still wait.
+        assert consumer.levels == ["off", "off"]
+        connections = [runtime.engine.connect() for _ in range(4)]
+        try:
+            assert {c.execute(text(_DURABILITY["postgresql"])).scalar() for c in connections} == {"on"}
+        finally:
+            for connection in connections:
+                connection.close()
         return
     assert consumer.levels == [1, 1]  # NORMAL: the WAL is synced by the next append's commit
     # Every pooled connection is back at the configured level (FULL) for appends.
