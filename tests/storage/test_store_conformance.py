@@ -17,7 +17,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, func, select, text
 
 from attune.consumers.base import ConsumerRunner
+from attune.consumers.profiles import _PROFILES_SQL as PROFILES_SQL
 from attune.consumers.profiles import ProfilesConsumer
+from attune.consumers.profiles import _Sql as profiles_sql
 from attune.events.model import Event
 from attune.log.protocol import EventLog
 from attune.log.sql import SqlEventLog, SqlOffsetStore
@@ -142,6 +144,24 @@ def test_duplicates_against_the_log_are_dropped(store: Store) -> None:
     again = store.log.append([make_event(1), make_event(3)])
     assert (again.accepted, again.duplicate_indices, again.last_offset) == (0, [0, 1], 4)
     assert [e.event.event_id for e in store.log.read(0, 10)] == ["e1", "e2", "e3", "e4"]
+
+
+def test_lookups_by_many_keys_are_planned_for_each_call(store: Store) -> None:
+    """psycopg prepares a query on its fifth run (until a rollback clears them all); the
+    log's dedupe and the profiles consumer's lookups must never be prepared (a generic plan
+    cannot hash the keys: every call then compared each row of the table with each key).
+    The log's head query, run as often, shows that preparing did happen."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("only psycopg prepares statements")
+    for n in range(8):  # one after another: the pool hands out the same connection each time
+        store.log.append([make_event(n)])
+    with store.engine.begin() as conn:
+        lookups = profiles_sql(conn)
+        for n in range(8):
+            assert lookups.select_in(PROFILES_SQL, [f"u{n}"]) == []
+        prepared = [row[0] for row in conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements")]
+    assert any("max(" in statement for statement in prepared), prepared
+    assert not any("ANY(" in statement for statement in prepared), prepared
 
 
 def test_head_and_count_track_appends(store: Store) -> None:

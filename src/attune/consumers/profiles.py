@@ -359,7 +359,8 @@ class _Sql:
         cursor = self.raw.cursor()
         try:
             if self.pg:
-                cursor.execute(sql.replace("{in}", "= ANY(%s)"), (keys,))
+                # Never prepared: see the docstring of attune.privacy.sqlin.
+                cursor.execute(sql.replace("{in}", "= ANY(%s)"), (keys,), prepare=False)
                 rows.extend(cursor.fetchall())
             else:
                 for start in range(0, len(keys), _IN_CHUNK):

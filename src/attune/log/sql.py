@@ -185,7 +185,8 @@ class SqlEventLog:
         found: set[str] = set()
         table = self.engine.dialect.identifier_preparer.quote(events.name)
         if self._is_pg:
-            cursor.execute(f"SELECT event_id FROM {table} WHERE event_id = ANY(%s)", (ids,))
+            # Never prepared: see the docstring of attune.privacy.sqlin.
+            cursor.execute(f"SELECT event_id FROM {table} WHERE event_id = ANY(%s)", (ids,), prepare=False)
             found.update(row[0] for row in cursor.fetchall())
             return found
         for start in range(0, len(ids), _DEDUPE_CHUNK):
