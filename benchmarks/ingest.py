@@ -7,6 +7,8 @@ before the clock starts; per request only a fixed-width id marker is replaced (a
 ``bytes.replace``), so every event id is unique without costing the client a JSON encode.
 
 Phases, per backend:
+  -. disk alone: ``--disk-alone`` seconds of the disk flush probe (below) before the server
+              starts, with nothing of Attune's running: how much this disk stalls by itself.
   0. warm-up: ``--warmup`` seconds of batches (uncounted), wait for the consumers, then
               ``--settle`` seconds (their periodic flush runs).
   1. steady latency: single-event POSTs on an open-loop schedule of ``--rate`` requests/s for
@@ -50,6 +52,7 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -228,6 +231,19 @@ def _latency_phase(
     return result, cpu, probe
 
 
+def disk_alone(seconds: float) -> dict:
+    """The flush probe's figures over ``seconds`` before the server starts (nothing of Attune's
+    running): how often this disk stalls a flush by itself."""
+    if seconds <= 0:
+        return {
+            name: float("nan") for name in ("samples", "p50_ms", "p99_ms", "max_ms", "stall_ms", "stalls")
+        }
+    print(f"disk alone: {seconds:.0f}s of the flush probe before the server starts…", file=sys.stderr)
+    with DiskFlushProbe(tempfile.gettempdir()) as probe:
+        time.sleep(seconds)
+    return probe.summary()
+
+
 def disk_figures(prefix: str, summary: dict) -> dict:
     """A :meth:`DiskFlushProbe.summary` as result keys ``{prefix}_disk_…``."""
     return {f"{prefix}_disk_{name}": value for name, value in summary.items()}
@@ -291,6 +307,7 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
     if args.no_pseudonymize:
         env["ATTUNE_PRIVACY__PSEUDONYMIZE"] = "false"
     load_before = os.getloadavg()[0]
+    alone = disk_alone(args.disk_alone)
     serve_args = [] if args.ingest_workers is None else ["--ingest-workers", str(args.ingest_workers)]
     with BenchServer(backend, env=env, serve_args=serve_args) as server:
         workers = wait_workers_ready(server.url, args.catchup_timeout)
@@ -319,6 +336,8 @@ def bench(backend: str, args: argparse.Namespace) -> dict:
         "backend": (backend if backend != "sqlite" else f"sqlite ({args.sqlite_synchronous})")
         + (", raw ids" if args.no_pseudonymize else ""),
         "load_average": f"{load_before:.2f} → {os.getloadavg()[0]:.2f}",
+        "alone_seconds": args.disk_alone,
+        **disk_figures("alone", alone),
         "ingest_workers": workers,
         "events_per_second": batch.events_per_second,
         "batch_requests": batch.requests,
@@ -391,6 +410,9 @@ ROWS = [
     ("  disk fdatasync p50 / p99 / max (ms)", "single", None),
     ("  disk stall time over 10 ms (ms / flushes)", "single", None),
     ("  p50 / p99 outside disk stalls (ms, requests excluded)", "single", None),
+    ("disk alone, before the server starts (s)", "alone_seconds", "{:.0f}"),
+    ("  disk fdatasync p50 / p99 / max (ms)", "alone", None),
+    ("  disk stall time over 10 ms (ms / flushes)", "alone", None),
     ("server RSS after batch (MiB, with workers)", "rss_after_batch_mib", "{:.0f}"),
     ("server RSS at end (MiB)", "rss_end_mib", "{:.0f}"),
     ("server peak RSS (MiB, sum of peaks)", "rss_peak_mib", "{:.0f}"),
@@ -449,7 +471,10 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=15.0, help="Length of the latency phase.")
     parser.add_argument("--warmup", type=float, default=2.0, help="Uncounted batch warm-up, seconds.")
     parser.add_argument(
-        "--settle", type=float, default=6.0, help="Pause after the warm-up's catch-up, before the steady phase."
+        "--settle",
+        type=float,
+        default=6.0,
+        help="Pause after the warm-up's catch-up, before the steady phase.",
     )
     parser.add_argument("--catchup-timeout", type=float, default=300.0, help="Longest wait for consumers.")
     parser.add_argument(
@@ -468,6 +493,12 @@ def main() -> None:
         type=int,
         default=None,
         help="`attune serve --ingest-workers N` (default: the server's own, one per core).",
+    )
+    parser.add_argument(
+        "--disk-alone",
+        type=float,
+        default=15.0,
+        help="Seconds of the disk flush probe before each server starts, nothing else running (0: skip).",
     )
     parser.add_argument("--json", type=Path, help="Also write the figures to this JSON file.")
     args = parser.parse_args()
